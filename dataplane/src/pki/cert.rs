@@ -1,0 +1,100 @@
+//! One parsed X.509 certificate: the facts the trust-bundle rules and `inspect-ca` need, owned,
+//! so that nothing borrows from the input buffer after parsing.
+
+use aws_lc_rs::digest;
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
+
+use super::dn::DistinguishedName;
+
+/// The facts of one certificate, extracted once.
+#[derive(Clone, Debug)]
+pub struct CertificateInfo {
+    der: Vec<u8>,
+    /// The subject name.
+    pub subject: DistinguishedName,
+    /// The issuer name.
+    pub issuer: DistinguishedName,
+    /// Start of validity, seconds since the Unix epoch.
+    pub not_before: i64,
+    /// End of validity, seconds since the Unix epoch.
+    pub not_after: i64,
+    /// The serial number as colon-free lowercase hex.
+    pub serial_hex: String,
+    /// Whether BasicConstraints says `cA: TRUE`. Like Application Gateway, only this makes a CA:
+    /// a self-signed certificate without it is a leaf, however it is used.
+    pub is_ca: bool,
+}
+
+/// A certificate that is not DER X.509.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an X.509 certificate: {0}")]
+pub struct NotACertificate(pub String);
+
+impl CertificateInfo {
+    /// Parses one DER certificate. Trailing bytes after the certificate are refused.
+    pub fn from_der(der: &[u8]) -> Result<Self, NotACertificate> {
+        let (rest, cert) =
+            X509Certificate::from_der(der).map_err(|e| NotACertificate(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(NotACertificate(format!(
+                "{} unexpected bytes after the certificate",
+                rest.len()
+            )));
+        }
+        let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        Ok(Self {
+            der: der.to_vec(),
+            subject: DistinguishedName::from_x509(cert.subject()),
+            issuer: DistinguishedName::from_x509(cert.issuer()),
+            not_before: cert.validity().not_before.timestamp(),
+            not_after: cert.validity().not_after.timestamp(),
+            serial_hex: cert
+                .raw_serial()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            is_ca,
+        })
+    }
+
+    /// The DER encoding.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// Whether subject and issuer are the same name (a root, when it is also a CA).
+    pub fn is_self_issued(&self) -> bool {
+        self.subject == self.issuer
+    }
+
+    /// SHA-1 fingerprint as `AA:BB:...` (what Application Gateway shows as the thumbprint).
+    pub fn sha1_fingerprint(&self) -> String {
+        colon_hex(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, &self.der).as_ref())
+    }
+
+    /// SHA-256 fingerprint as `AA:BB:...`.
+    pub fn sha256_fingerprint(&self) -> String {
+        colon_hex(digest::digest(&digest::SHA256, &self.der).as_ref())
+    }
+
+    /// Whether `issuer`'s key verifies this certificate's signature.
+    pub fn is_signed_by(&self, issuer: &CertificateInfo) -> bool {
+        // Both parse: they did when the infos were built from the same bytes.
+        let (Ok((_, this)), Ok((_, by))) = (
+            X509Certificate::from_der(&self.der),
+            X509Certificate::from_der(&issuer.der),
+        ) else {
+            return false;
+        };
+        this.verify_signature(Some(by.public_key())).is_ok()
+    }
+}
+
+fn colon_hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}

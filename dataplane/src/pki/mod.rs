@@ -1,0 +1,11 @@
+//! X.509 for the gateway: PEM splitting, certificate facts, distinguished names and the
+//! trust-bundle rules. Pure functions over bytes; no I/O.
+
+pub mod cert;
+pub mod dn;
+pub mod pem;
+pub mod trust_bundle;
+
+pub use cert::CertificateInfo;
+pub use dn::DistinguishedName;
+pub use trust_bundle::{BundleError, BundleInspection, BundleRejected, BundleWarning, TrustBundle};

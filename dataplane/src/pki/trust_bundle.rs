@@ -1,0 +1,477 @@
+//! The trust bundle: the client CA chain a user uploads in a Secret's `ca.crt`.
+//!
+//! Every rule about what may be uploaded lives here, once, in [`TrustBundle::inspect`]; the
+//! controller's translation, `portcullis validate`, `portcullis inspect-ca` and the dataplane all
+//! reach it through [`TrustBundle::parse`]. The rules follow Azure Application Gateway's trusted
+//! client certificates: exactly one root CA plus any intermediates, CA certificates only (leaves
+//! are ignored with a warning), no private key, at most 25 KB.
+//!
+//! A file may hold several chains under its one root (root→int1 and root→int2); each path from
+//! the root to a CA that issued no other CA in the file is one chain.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use super::cert::CertificateInfo;
+use super::dn::DistinguishedName;
+use super::pem;
+
+/// Largest accepted bundle, in bytes. Application Gateway's documented limit is 25 KB per
+/// uploaded chain; a larger file is almost always a mistake (a whole OS trust store, or a
+/// bundle of unrelated CAs that should be separate Secrets).
+pub const MAX_BUNDLE_BYTES: usize = 25 * 1024;
+
+/// Why a bundle is refused. Each variant has a stable [`BundleError::reason`] label that becomes
+/// a status reason and a diagnostic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleError {
+    /// Nothing in the file.
+    #[error(
+        "is empty: put the PEM or DER encoded CA chain that issued your client certificates in it"
+    )]
+    Empty,
+    /// Bytes that are not a certificate.
+    #[error(
+        "is not a certificate ({detail}): upload the CA chain as PEM (-----BEGIN CERTIFICATE-----) or DER (.cer), not a .pfx/.p12 archive"
+    )]
+    NotACertificate {
+        /// What the parser said.
+        detail: String,
+    },
+    /// A private key of any kind.
+    #[error(
+        "holds a private key (PEM block \"{label}\"): a trust bundle holds only public CA certificates; remove the key and keep it secret"
+    )]
+    PrivateKey {
+        /// The PEM label of the key block.
+        label: String,
+    },
+    /// A PEM block that is neither a certificate nor a key.
+    #[error(
+        "holds a PEM block \"{label}\": only CERTIFICATE blocks belong in ca.crt (a CRL goes in ca.crl)"
+    )]
+    UnexpectedPemBlock {
+        /// The PEM label.
+        label: String,
+    },
+    /// Only end-entity certificates: the most common mistake.
+    #[error(
+        "holds only a leaf (end-entity) certificate ({subject}), no CA certificate: upload the CA chain that issued your client certificates (its root CA and any intermediates), not a client's own certificate or the server's certificate"
+    )]
+    LeafCertificateOnly {
+        /// The first leaf's subject.
+        subject: String,
+    },
+    /// CA certificates, but none self-signed.
+    #[error(
+        "has no root CA: the chain stops at {top}, issued by {issuer}, which is not in the file; add that root CA certificate"
+    )]
+    NoRootCa {
+        /// The topmost CA found.
+        top: String,
+        /// Its issuer, the missing root.
+        issuer: String,
+    },
+    /// More than one self-signed CA.
+    #[error(
+        "holds {count} root CAs ({subjects}): a bundle is one chain with exactly one root; put each root and its intermediates in a Secret of its own"
+    )]
+    MultipleRootCas {
+        /// How many roots.
+        count: usize,
+        /// Their subjects, `; `-separated.
+        subjects: String,
+    },
+    /// An intermediate whose issuer is not in the file.
+    #[error(
+        "holds intermediate CA {subject}, but its issuer {issuer} is not in the file; add that CA certificate"
+    )]
+    OrphanIntermediate {
+        /// The intermediate.
+        subject: String,
+        /// The issuer it names.
+        issuer: String,
+    },
+    /// An intermediate whose issuer is in the file by name but did not sign it.
+    #[error(
+        "holds intermediate CA {subject}, whose issuer {issuer} is in the file but did not sign it (a different key with the same name); upload the matching issuer"
+    )]
+    IntermediateSignatureInvalid {
+        /// The intermediate.
+        subject: String,
+        /// The issuer it names.
+        issuer: String,
+    },
+    /// Larger than [`MAX_BUNDLE_BYTES`].
+    #[error(
+        "is {size} bytes, over the limit of 25 KB ({MAX_BUNDLE_BYTES} bytes) for one chain: put each chain in a Secret of its own"
+    )]
+    TooLarge {
+        /// The file's size.
+        size: usize,
+    },
+}
+
+impl BundleError {
+    /// The stable CamelCase label used as a status reason and metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Empty => "EmptyBundle",
+            Self::NotACertificate { .. } => "InvalidCertificate",
+            Self::PrivateKey { .. } => "PrivateKeyInBundle",
+            Self::UnexpectedPemBlock { .. } => "UnexpectedPemBlock",
+            Self::LeafCertificateOnly { .. } => "LeafCertificateOnly",
+            Self::NoRootCa { .. } => "NoRootCA",
+            Self::MultipleRootCas { .. } => "MultipleRootCAs",
+            Self::OrphanIntermediate { .. } => "IntermediateWithoutIssuer",
+            Self::IntermediateSignatureInvalid { .. } => "IntermediateSignatureInvalid",
+            Self::TooLarge { .. } => "BundleTooLarge",
+        }
+    }
+}
+
+/// Something accepted but worth telling the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BundleWarning {
+    /// A leaf certificate mixed into a valid chain; it is not trusted.
+    #[error("leaf certificate {subject} is ignored: only CA certificates are trusted")]
+    LeafIgnored {
+        /// The leaf's subject.
+        subject: String,
+    },
+    /// The same certificate twice.
+    #[error("certificate {subject} appears more than once; the copies are ignored")]
+    Duplicate {
+        /// The duplicated certificate's subject.
+        subject: String,
+    },
+}
+
+impl BundleWarning {
+    /// The stable CamelCase label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::LeafIgnored { .. } => "LeafCertificateIgnored",
+            Self::Duplicate { .. } => "DuplicateCertificate",
+        }
+    }
+}
+
+/// A refused bundle: every problem found, in the order found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleRejected {
+    /// At least one problem.
+    pub problems: Vec<BundleError>,
+}
+
+impl fmt::Display for BundleRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+        f.write_str(&text.join("; "))
+    }
+}
+
+impl std::error::Error for BundleRejected {}
+
+/// Everything learned from a bundle file, valid or not: what `inspect-ca` prints.
+#[derive(Debug, Clone)]
+pub struct BundleInspection {
+    /// Size of the input in bytes.
+    pub size: usize,
+    /// Every certificate parsed, in file order (duplicates dropped).
+    pub certificates: Vec<CertificateInfo>,
+    /// Why the bundle would be refused; empty when it is valid.
+    pub problems: Vec<BundleError>,
+    /// What is accepted but worth saying.
+    pub warnings: Vec<BundleWarning>,
+    /// Each chain as indices into `certificates`, root first.
+    pub chains: Vec<Vec<usize>>,
+    /// Index of the CA whose subject `verifyClientCertIssuerDN` enforces.
+    pub issuer_dn: Option<usize>,
+}
+
+/// A validated client CA chain: one root, its intermediates, the chains they form and the issuer
+/// DN that `verifyClientCertIssuerDN` enforces. Only [`TrustBundle::parse`] makes one.
+#[derive(Clone, Debug)]
+pub struct TrustBundle {
+    /// The CA certificates, in file order.
+    cas: Vec<CertificateInfo>,
+    /// Chains as indices into `cas`, root first.
+    chains: Vec<Vec<usize>>,
+    issuer_dn: usize,
+    warnings: Vec<BundleWarning>,
+}
+
+impl TrustBundle {
+    /// Parses and judges a bundle (PEM with one or more certificates, or one DER certificate).
+    pub fn parse(bytes: &[u8]) -> Result<Self, BundleRejected> {
+        Self::inspect(bytes).into_bundle()
+    }
+
+    /// Judges a bundle given as DER certificates (how the snapshot carries it).
+    pub fn from_ders(ders: &[Vec<u8>]) -> Result<Self, BundleRejected> {
+        let size = ders.iter().map(Vec::len).sum();
+        let parsed = ders.iter().map(|d| CertificateInfo::from_der(d)).collect();
+        judge(size, parsed, Vec::new()).into_bundle()
+    }
+
+    /// Everything about a bundle, with every problem rather than a verdict.
+    pub fn inspect(bytes: &[u8]) -> BundleInspection {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return judge(bytes.len(), Vec::new(), vec![BundleError::Empty]);
+        }
+        if !pem::looks_like_pem(bytes) {
+            return judge(
+                bytes.len(),
+                vec![CertificateInfo::from_der(bytes)],
+                Vec::new(),
+            );
+        }
+        let blocks = match pem::parse(bytes) {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                let detail = e.to_string();
+                return judge(
+                    bytes.len(),
+                    Vec::new(),
+                    vec![BundleError::NotACertificate { detail }],
+                );
+            }
+        };
+        let mut problems = Vec::new();
+        let mut parsed = Vec::new();
+        for block in blocks {
+            if block.label.contains("PRIVATE KEY") {
+                problems.push(BundleError::PrivateKey { label: block.label });
+            } else if block.label == "CERTIFICATE" {
+                parsed.push(CertificateInfo::from_der(&block.der));
+            } else {
+                problems.push(BundleError::UnexpectedPemBlock { label: block.label });
+            }
+        }
+        judge(bytes.len(), parsed, problems)
+    }
+
+    /// The one root CA.
+    pub fn root(&self) -> &CertificateInfo {
+        &self.cas[self.chains[0][0]]
+    }
+
+    /// All CA certificates (root and intermediates), in file order.
+    pub fn cas(&self) -> &[CertificateInfo] {
+        &self.cas
+    }
+
+    /// The chains, each root first.
+    pub fn chains(&self) -> impl Iterator<Item = Vec<&CertificateInfo>> {
+        self.chains
+            .iter()
+            .map(|chain| chain.iter().map(|&i| &self.cas[i]).collect())
+    }
+
+    /// How many chains the file holds (what the 100-per-profile and 200-per-gateway limits count).
+    pub fn chain_count(&self) -> usize {
+        self.chains.len()
+    }
+
+    /// The issuer DN that `verifyClientCertIssuerDN` enforces, by Application Gateway's rules:
+    /// the deepest CA of the longest chain, the first such in file order when chains tie.
+    pub fn issuer_dn(&self) -> &DistinguishedName {
+        &self.cas[self.issuer_dn].subject
+    }
+
+    /// What was accepted but is worth telling the user.
+    pub fn warnings(&self) -> &[BundleWarning] {
+        &self.warnings
+    }
+}
+
+impl BundleInspection {
+    /// The verdict: a bundle when there are no problems.
+    pub fn into_bundle(self) -> Result<TrustBundle, BundleRejected> {
+        if !self.problems.is_empty() {
+            return Err(BundleRejected {
+                problems: self.problems,
+            });
+        }
+        let Some(issuer) = self.issuer_dn else {
+            // judge() always sets it when there is no problem; stay closed if that ever breaks.
+            return Err(BundleRejected {
+                problems: vec![BundleError::Empty],
+            });
+        };
+        // Keep only CAs, remapping indices.
+        let mut map = vec![usize::MAX; self.certificates.len()];
+        let mut cas = Vec::new();
+        for (i, cert) in self.certificates.into_iter().enumerate() {
+            if cert.is_ca {
+                map[i] = cas.len();
+                cas.push(cert);
+            }
+        }
+        Ok(TrustBundle {
+            cas,
+            chains: self
+                .chains
+                .iter()
+                .map(|c| c.iter().map(|&i| map[i]).collect())
+                .collect(),
+            issuer_dn: map[issuer],
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// Applies the chain rules to parsed certificates.
+fn judge(
+    size: usize,
+    parsed: Vec<Result<CertificateInfo, super::cert::NotACertificate>>,
+    mut problems: Vec<BundleError>,
+) -> BundleInspection {
+    if size > MAX_BUNDLE_BYTES {
+        problems.push(BundleError::TooLarge { size });
+    }
+    let mut warnings = Vec::new();
+    let mut certificates: Vec<CertificateInfo> = Vec::new();
+    let mut seen = HashSet::new();
+    for (n, cert) in parsed.into_iter().enumerate() {
+        match cert {
+            Ok(cert) if !seen.insert(cert.der().to_vec()) => {
+                warnings.push(BundleWarning::Duplicate {
+                    subject: cert.subject.to_string(),
+                })
+            }
+            Ok(cert) => certificates.push(cert),
+            Err(e) => problems.push(BundleError::NotACertificate {
+                detail: format!("certificate #{}: {}", n + 1, e.0),
+            }),
+        }
+    }
+    let mut inspection = BundleInspection {
+        size,
+        certificates,
+        problems,
+        warnings,
+        chains: Vec::new(),
+        issuer_dn: None,
+    };
+    link(&mut inspection);
+    inspection
+}
+
+/// Finds the root, links each intermediate to its issuer and derives chains and the issuer DN.
+fn link(ins: &mut BundleInspection) {
+    let certs = &ins.certificates;
+    let cas: Vec<usize> = (0..certs.len()).filter(|&i| certs[i].is_ca).collect();
+    if certs.is_empty() {
+        if ins.problems.is_empty() {
+            ins.problems.push(BundleError::NotACertificate {
+                detail: "no CERTIFICATE block found".into(),
+            });
+        }
+        return;
+    }
+    if cas.is_empty() {
+        ins.problems.push(BundleError::LeafCertificateOnly {
+            subject: certs[0].subject.to_string(),
+        });
+        return;
+    }
+    for cert in certs.iter().filter(|c| !c.is_ca) {
+        ins.warnings.push(BundleWarning::LeafIgnored {
+            subject: cert.subject.to_string(),
+        });
+    }
+
+    let roots: Vec<usize> = cas
+        .iter()
+        .copied()
+        .filter(|&i| certs[i].is_self_issued())
+        .collect();
+    // parent[i]: the CA in the file that issued CA i (roots have none).
+    let mut parent = vec![None; certs.len()];
+    for &i in cas.iter().filter(|&&i| !certs[i].is_self_issued()) {
+        let named: Vec<usize> = cas
+            .iter()
+            .copied()
+            .filter(|&j| j != i && certs[j].subject == certs[i].issuer)
+            .collect();
+        let subject = certs[i].subject.to_string();
+        let issuer = certs[i].issuer.to_string();
+        if named.is_empty() {
+            if !roots.is_empty() {
+                ins.problems
+                    .push(BundleError::OrphanIntermediate { subject, issuer });
+            }
+        } else if let Some(&j) = named.iter().find(|&&j| certs[i].is_signed_by(&certs[j])) {
+            parent[i] = Some(j);
+        } else {
+            ins.problems
+                .push(BundleError::IntermediateSignatureInvalid { subject, issuer });
+        }
+    }
+
+    match roots.len() {
+        0 => {
+            // Report the top of the longest chain we can climb: that is where the root is missing.
+            let top = cas
+                .iter()
+                .map(|&i| climb(&parent, i).0)
+                .next()
+                .unwrap_or(cas[0]);
+            ins.problems.push(BundleError::NoRootCa {
+                top: certs[top].subject.to_string(),
+                issuer: certs[top].issuer.to_string(),
+            });
+            return;
+        }
+        1 => {}
+        count => {
+            let subjects: Vec<String> = roots
+                .iter()
+                .map(|&i| certs[i].subject.to_string())
+                .collect();
+            ins.problems.push(BundleError::MultipleRootCas {
+                count,
+                subjects: subjects.join("; "),
+            });
+            return;
+        }
+    }
+
+    let root = roots[0];
+    let is_parent: HashSet<usize> = parent.iter().flatten().copied().collect();
+    for &tip in cas.iter().filter(|&&i| !is_parent.contains(&i)) {
+        let (top, mut path) = climb(&parent, tip);
+        if top != root {
+            continue; // an orphan, already reported
+        }
+        path.reverse();
+        ins.chains.push(path);
+    }
+    // The deepest CA of the longest chain; the first in file order among equals (chains are
+    // already in file order of their tips, and max_by_key would keep the last, so compare by
+    // reversed position).
+    ins.issuer_dn = ins
+        .chains
+        .iter()
+        .max_by_key(|c| (c.len(), std::cmp::Reverse(c[c.len() - 1])))
+        .map(|c| c[c.len() - 1]);
+}
+
+/// Walks from `start` to the top through `parent`, returning the top and the path (start first).
+/// Bounded by the number of certificates, so a cycle of CAs cannot loop.
+fn climb(parent: &[Option<usize>], start: usize) -> (usize, Vec<usize>) {
+    let mut path = vec![start];
+    let mut at = start;
+    while let Some(p) = parent[at] {
+        if path.len() > parent.len() || path.contains(&p) {
+            break;
+        }
+        path.push(p);
+        at = p;
+    }
+    (at, path)
+}

@@ -1,0 +1,251 @@
+//! Table-driven tests of the trust-bundle rules with PKI generated at test time.
+
+use dataplane::pki::TrustBundle;
+use portcullis_tests::pki::{Ca, Leaf, bundle, rfc4514};
+
+/// What a case expects: the issuer DN's CN of a valid bundle, or the reasons of a refused one.
+enum Expect {
+    Valid {
+        issuer_cn: &'static str,
+        chains: usize,
+        warnings: &'static [&'static str],
+    },
+    Refused(&'static [&'static str]),
+}
+
+fn check(name: &str, input: &[u8], expect: Expect) {
+    match (TrustBundle::parse(input), expect) {
+        (
+            Ok(b),
+            Expect::Valid {
+                issuer_cn,
+                chains,
+                warnings,
+            },
+        ) => {
+            assert_eq!(
+                b.issuer_dn().as_str(),
+                rfc4514(issuer_cn),
+                "{name}: issuer DN"
+            );
+            assert_eq!(b.chain_count(), chains, "{name}: chain count");
+            let got: Vec<&str> = b.warnings().iter().map(|w| w.reason()).collect();
+            assert_eq!(got, warnings, "{name}: warnings");
+        }
+        (Err(e), Expect::Refused(reasons)) => {
+            let got: Vec<&str> = e.problems.iter().map(|p| p.reason()).collect();
+            assert_eq!(got, reasons, "{name}: reasons ({e})");
+        }
+        (Ok(b), Expect::Refused(reasons)) => {
+            panic!(
+                "{name}: accepted (issuer {}) but expected {reasons:?}",
+                b.issuer_dn()
+            )
+        }
+        (Err(e), Expect::Valid { .. }) => panic!("{name}: refused: {e}"),
+    }
+}
+
+#[test]
+fn refused_bundles_name_their_problem() {
+    let root = Ca::root("Root");
+    let other_root = Ca::root("Other Root");
+    let int = root.intermediate("Issuing");
+    let foreign_int = other_root.intermediate("Foreign Issuing");
+    // Same name as `root`, different key: its intermediate does not chain to `root`.
+    let impostor_int = Ca::root("Root").intermediate("Impostor Issuing");
+    let client = int.client("device-1");
+    let padding = "# padding comment line that is not a certificate\n".repeat(600);
+
+    let cases: Vec<(&str, Vec<u8>, &[&str])> = vec![
+        ("empty", vec![], &["EmptyBundle"]),
+        ("whitespace", b"  \n\t\n".to_vec(), &["EmptyBundle"]),
+        (
+            "text",
+            b"hello, I am not a certificate".to_vec(),
+            &["InvalidCertificate"],
+        ),
+        (
+            "broken base64",
+            b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec(),
+            &["InvalidCertificate"],
+        ),
+        (
+            "garbage DER inside PEM",
+            b"-----BEGIN CERTIFICATE-----\nAAECAw==\n-----END CERTIFICATE-----\n".to_vec(),
+            &["InvalidCertificate"],
+        ),
+        (
+            "private key",
+            bundle(&[root.pem(), root.key_pem().to_owned()]).into_bytes(),
+            &["PrivateKeyInBundle"],
+        ),
+        (
+            "client leaf only",
+            client.pem().into_bytes(),
+            &["LeafCertificateOnly"],
+        ),
+        (
+            "client leaf only, DER",
+            client.der(),
+            &["LeafCertificateOnly"],
+        ),
+        (
+            "self-signed non-CA",
+            Leaf::self_signed("Server").pem().into_bytes(),
+            &["LeafCertificateOnly"],
+        ),
+        (
+            "intermediate without root",
+            int.pem().into_bytes(),
+            &["NoRootCA"],
+        ),
+        (
+            "two roots",
+            bundle(&[root.pem(), other_root.pem()]).into_bytes(),
+            &["MultipleRootCAs"],
+        ),
+        (
+            "intermediate from another root",
+            bundle(&[root.pem(), foreign_int.pem()]).into_bytes(),
+            &["IntermediateWithoutIssuer"],
+        ),
+        (
+            "intermediate signed by a same-named root",
+            bundle(&[root.pem(), impostor_int.pem()]).into_bytes(),
+            &["IntermediateSignatureInvalid"],
+        ),
+        (
+            "over 25 KB",
+            bundle(&[padding, root.pem()]).into_bytes(),
+            &["BundleTooLarge"],
+        ),
+        (
+            "CRL in ca.crt",
+            bundle(&[
+                root.pem(),
+                "-----BEGIN X509 CRL-----\nAAEC\n-----END X509 CRL-----\n".into(),
+            ])
+            .into_bytes(),
+            &["UnexpectedPemBlock"],
+        ),
+    ];
+    for (name, input, reasons) in cases {
+        check(name, &input, Expect::Refused(reasons));
+    }
+}
+
+#[test]
+fn valid_bundles_yield_application_gateway_issuer_dn() {
+    let root = Ca::root("Root");
+    let int1 = root.intermediate("Int1");
+    let int2 = int1.intermediate("Int2");
+    let int_b = root.intermediate("IntB");
+    let int_c = int_b.intermediate("IntC");
+    let leaf = |ca: &Ca| ca.client("client").pem();
+
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
+        (
+            "root and intermediate, PEM",
+            bundle(&[root.pem(), int1.pem()]).into_bytes(),
+            Expect::Valid {
+                issuer_cn: "Int1",
+                chains: 1,
+                warnings: &[],
+            },
+        ),
+        (
+            "root alone, DER",
+            root.der(),
+            Expect::Valid {
+                issuer_cn: "Root",
+                chains: 1,
+                warnings: &[],
+            },
+        ),
+        (
+            "scenario 1: root, intermediate, leaf",
+            bundle(&[root.pem(), int1.pem(), leaf(&int1)]).into_bytes(),
+            Expect::Valid {
+                issuer_cn: "Int1",
+                chains: 1,
+                warnings: &["LeafCertificateIgnored"],
+            },
+        ),
+        (
+            "scenario 2: root, int1, int2, leaf (any order)",
+            bundle(&[leaf(&int2), int2.pem(), root.pem(), int1.pem()]).into_bytes(),
+            Expect::Valid {
+                issuer_cn: "Int2",
+                chains: 1,
+                warnings: &["LeafCertificateIgnored"],
+            },
+        ),
+        (
+            "scenario 3: root, leaf",
+            bundle(&[root.pem(), leaf(&root)]).into_bytes(),
+            Expect::Valid {
+                issuer_cn: "Root",
+                chains: 1,
+                warnings: &["LeafCertificateIgnored"],
+            },
+        ),
+        (
+            "scenario 4: two chains of equal length, the first wins",
+            bundle(&[
+                root.pem(),
+                int1.pem(),
+                leaf(&int1),
+                int_b.pem(),
+                leaf(&int_b),
+            ])
+            .into_bytes(),
+            Expect::Valid {
+                issuer_cn: "Int1",
+                chains: 2,
+                warnings: &["LeafCertificateIgnored", "LeafCertificateIgnored"],
+            },
+        ),
+        (
+            "scenario 4, other order",
+            bundle(&[root.pem(), int_b.pem(), int1.pem()]).into_bytes(),
+            Expect::Valid {
+                issuer_cn: "IntB",
+                chains: 2,
+                warnings: &[],
+            },
+        ),
+        (
+            "scenario 5: chains of different lengths, the longest wins",
+            bundle(&[root.pem(), int1.pem(), int_b.pem(), int_c.pem()]).into_bytes(),
+            Expect::Valid {
+                issuer_cn: "IntC",
+                chains: 2,
+                warnings: &[],
+            },
+        ),
+        (
+            "duplicate root",
+            bundle(&[root.pem(), root.pem()]).into_bytes(),
+            Expect::Valid {
+                issuer_cn: "Root",
+                chains: 1,
+                warnings: &["DuplicateCertificate"],
+            },
+        ),
+    ];
+    for (name, input, expect) in cases {
+        check(name, &input, expect);
+    }
+}
+
+#[test]
+fn bundle_round_trips_through_der_list() {
+    let root = Ca::root("Root");
+    let int = root.intermediate("Issuing");
+    let parsed = TrustBundle::parse(bundle(&[root.pem(), int.pem()]).as_bytes()).expect("valid");
+    let ders: Vec<Vec<u8>> = parsed.cas().iter().map(|c| c.der().to_vec()).collect();
+    let again = TrustBundle::from_ders(&ders).expect("still valid");
+    assert_eq!(again.issuer_dn(), parsed.issuer_dn());
+    assert_eq!(again.root().subject.as_str(), rfc4514("Root"));
+}
