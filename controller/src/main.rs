@@ -1,1 +1,16 @@
-fn main() {}
+//! The `portcullis` binary.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = controller::cli::Cli::parse();
+    match controller::cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("portcullis: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -5,4 +5,5 @@
 
 #![allow(clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod manifests;
 pub mod pki;

@@ -187,8 +187,23 @@ pub struct Route {
     pub path: PathMatch,
     /// Where matching requests go.
     pub backend: Backend,
+    /// Ready-made client-identity header sets.
+    pub presets: Vec<HeaderPreset>,
     /// Headers set on the request to the backend.
     pub request_headers: Vec<HeaderRule>,
+}
+
+/// Ready-made client-identity header sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeaderPreset {
+    /// `X-ARR-ClientCert`: base64 DER, as Azure App Service.
+    ArrClientCert,
+    /// ingress-nginx `ssl-client-*`.
+    NginxSslClient,
+    /// Envoy `x-forwarded-client-cert`.
+    EnvoyXfcc,
+    /// RFC 9440 `Client-Cert` and `Client-Cert-Chain`.
+    Rfc9440ClientCert,
 }
 
 /// A path match.

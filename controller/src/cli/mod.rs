@@ -1,0 +1,51 @@
+//! The `portcullis` command line: one binary, one subcommand per mode.
+
+mod inspect_ca;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Portcullis: a Kubernetes ingress controller for mutual TLS at the edge.
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Print the CustomResourceDefinitions (SslProfile, Listener) as YAML.
+    Crds,
+    /// Check manifests (SslProfile, Listener, Secret, Service, EndpointSlice) offline, with the
+    /// same rules the controller applies. Exit 0 when clean, 1 when anything would be refused.
+    Validate {
+        /// Files or directories of YAML, as `kubectl apply -f` takes them.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+    },
+    /// Explain a client CA bundle: its chains, certificates, the issuer DN that
+    /// verifyClientCertIssuerDN would enforce, and what is wrong with it. Exit 1 when it would
+    /// be refused.
+    InspectCa {
+        /// A PEM or DER file, as it would go in a Secret's `ca.crt`.
+        file: PathBuf,
+    },
+}
+
+/// Runs the command line; the exit code says whether the input was clean.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Crds => {
+            print!("{}", crate::api::crds_yaml()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { paths } => validate::run(&paths),
+        Command::InspectCa { file } => inspect_ca::run(&file),
+    }
+}

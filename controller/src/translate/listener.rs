@@ -1,0 +1,258 @@
+//! Listener → virtual server. Any error in the Listener or in what it references makes the
+//! virtual server refuse traffic (fail closed) instead of serving it with less than was asked.
+
+use std::collections::BTreeMap;
+
+use dataplane::config::{
+    ClientAuth, HeaderPreset, HeaderRule, HeaderTemplate, Hostname, PathMatch, Protocol, Refusal,
+    Route, ServerCertificate, ServerTls, VirtualServer,
+};
+use k8s_openapi::api::core::v1::Secret;
+
+use super::backend::BackendIndex;
+use super::diagnostic::Reporter;
+use super::inputs::{Key, secret_value};
+use super::profile::{ProfileModel, default_policy};
+use crate::api::{self, Listener, ListenerProtocol, PathMatchType};
+
+/// What a Listener's translation reads besides the Listener.
+pub(crate) struct ListenerContext<'a> {
+    pub profiles: &'a BTreeMap<Key, Option<ProfileModel>>,
+    pub secrets: &'a BTreeMap<Key, &'a Secret>,
+    pub backends: &'a BackendIndex<'a>,
+}
+
+/// The protocol of a Listener in the snapshot.
+pub(crate) fn protocol(p: ListenerProtocol) -> Protocol {
+    match p {
+        ListenerProtocol::Https => Protocol::Https,
+        ListenerProtocol::Tls => Protocol::Tls,
+        ListenerProtocol::Http => Protocol::Http,
+    }
+}
+
+/// Translates one Listener. Always yields a virtual server (so its hostnames stay claimed);
+/// one with errors carries a [`Refusal`].
+pub(crate) fn translate(
+    l: &Listener,
+    namespace: &str,
+    ctx: &ListenerContext<'_>,
+    report: &mut Reporter<'_>,
+) -> VirtualServer {
+    let spec = &l.spec;
+    if !(1..=65535).contains(&spec.port) {
+        report.invalid(
+            "spec.port",
+            "InvalidPort",
+            format!("port {} is outside 1-65535", spec.port),
+        );
+    }
+    let mut hostnames = Vec::new();
+    for (i, h) in spec.hostnames.iter().enumerate() {
+        match Hostname::parse(h) {
+            Ok(h) => hostnames.push(h),
+            Err(e) => report.invalid(
+                format!("spec.hostnames[{i}]"),
+                "InvalidHostname",
+                e.to_string(),
+            ),
+        }
+    }
+    let tls = match spec.protocol {
+        ListenerProtocol::Http => {
+            if spec.ssl_certificate.is_some() || spec.ssl_profile.is_some() {
+                report.invalid("spec.protocol", "TlsOnPlainListener", "an HTTP listener takes neither sslCertificate nor sslProfile: use protocol HTTPS to terminate TLS and authenticate clients");
+            }
+            None
+        }
+        ListenerProtocol::Https | ListenerProtocol::Tls => server_tls(l, namespace, ctx, report),
+    };
+    let routes = routes(l, namespace, &hostnames, ctx, report);
+    let refusal = (report.errors() > 0).then(|| Refusal {
+        reason: "InvalidListener".into(),
+        message: format!(
+            "Listener {namespace}/{} has errors and refuses traffic until they are fixed",
+            l.metadata.name.as_deref().unwrap_or_default()
+        ),
+    });
+    VirtualServer {
+        name: format!(
+            "{namespace}/{}",
+            l.metadata.name.as_deref().unwrap_or_default()
+        ),
+        hostnames,
+        tls: if refusal.is_some() { None } else { tls },
+        routes: if refusal.is_some() {
+            Vec::new()
+        } else {
+            routes
+        },
+        refusal,
+    }
+}
+
+fn server_tls(
+    l: &Listener,
+    namespace: &str,
+    ctx: &ListenerContext<'_>,
+    report: &mut Reporter<'_>,
+) -> Option<ServerTls> {
+    let certificate = match &l.spec.ssl_certificate {
+        None => {
+            report.invalid("spec.sslCertificate", "MissingSslCertificate", "HTTPS and TLS listeners need sslCertificate: name a kubernetes.io/tls Secret with tls.crt and tls.key");
+            None
+        }
+        Some(r) => super::resolve_secret(r, namespace, ctx.secrets, "spec.sslCertificate", report).and_then(|secret| {
+            let (crt, key) = (secret_value(secret, "tls.crt"), secret_value(secret, "tls.key"));
+            let (Some(crt), Some(key)) = (crt, key) else {
+                report.unresolved("spec.sslCertificate", "InvalidServerCertificate", format!("Secret {namespace}/{} needs keys tls.crt and tls.key (a kubernetes.io/tls Secret)", r.name));
+                return None;
+            };
+            ServerCertificate::from_pem(&crt, &key)
+                .map_err(|e| report.unresolved("spec.sslCertificate", e.reason(), format!("Secret {namespace}/{}: {e}", r.name)))
+                .ok()
+        }),
+    };
+    let (policy, client_auth) = match &l.spec.ssl_profile {
+        None => (default_policy(), ClientAuth::Off),
+        Some(r) => {
+            let field = "spec.sslProfile";
+            if r.namespace.as_deref().is_some_and(|n| n != namespace) {
+                report.unresolved(field, "RefNotPermitted", format!("SslProfile {}/{} is in another namespace; references must stay in namespace {namespace}", r.namespace.as_deref().unwrap_or_default(), r.name));
+                return None;
+            }
+            match ctx.profiles.get(&(namespace.to_owned(), r.name.clone())) {
+                None => {
+                    report.unresolved(field, "SslProfileNotFound", format!("SslProfile {namespace}/{} does not exist; the listener refuses traffic until it does", r.name));
+                    return None;
+                }
+                Some(None) => {
+                    report.unresolved(field, "InvalidSslProfile", format!("SslProfile {namespace}/{} is invalid (see its status); the listener refuses traffic rather than serve without the client authentication it asks for", r.name));
+                    return None;
+                }
+                Some(Some(p)) => (p.policy.clone(), p.client_auth.clone()),
+            }
+        }
+    };
+    Some(ServerTls {
+        certificate: certificate?,
+        policy,
+        client_auth,
+    })
+}
+
+fn routes(
+    l: &Listener,
+    namespace: &str,
+    hostnames: &[Hostname],
+    ctx: &ListenerContext<'_>,
+    report: &mut Reporter<'_>,
+) -> Vec<Route> {
+    let spec = &l.spec;
+    if spec.protocol == ListenerProtocol::Tls
+        && (spec.rules.len() != 1 || !spec.rules[0].matches.is_empty())
+    {
+        report.invalid(
+            "spec.rules",
+            "InvalidRules",
+            "a TLS listener has exactly one rule, without matches, naming its backend",
+        );
+    }
+    let mut out = Vec::new();
+    for (i, rule) in spec.rules.iter().enumerate() {
+        let field = format!("spec.rules[{i}]");
+        let backend = ctx.backends.resolve(rule, namespace, &field, report);
+        let (presets, request_headers) = headers(rule.request_headers.as_ref(), &field, report);
+        let matches = if rule.matches.is_empty() {
+            vec![api::RouteMatch::default()]
+        } else {
+            rule.matches.clone()
+        };
+        for (j, m) in matches.iter().enumerate() {
+            let host = m.host.as_deref().and_then(|h| match Hostname::parse(h) {
+                Ok(h) if hostnames.is_empty() || hostnames.iter().any(|l| l == &h || l.matches(h.as_str())) => Some(h),
+                Ok(h) => {
+                    report.invalid(format!("{field}.matches[{j}].host"), "HostNotInListener", format!("host {h} is not among the listener's hostnames; add it to spec.hostnames or remove the match"));
+                    None
+                }
+                Err(e) => {
+                    report.invalid(format!("{field}.matches[{j}].host"), "InvalidHostname", e.to_string());
+                    None
+                }
+            });
+            let path = match &m.path {
+                None => PathMatch::Prefix("/".into()),
+                Some(p) if !p.value.starts_with('/') => {
+                    report.invalid(
+                        format!("{field}.matches[{j}].path.value"),
+                        "InvalidPath",
+                        format!("path {:?} must start with '/'", p.value),
+                    );
+                    continue;
+                }
+                Some(p) => match p.kind {
+                    PathMatchType::PathPrefix => PathMatch::Prefix(p.value.clone()),
+                    PathMatchType::Exact => PathMatch::Exact(p.value.clone()),
+                },
+            };
+            out.push(Route {
+                host,
+                path,
+                backend: backend.clone(),
+                presets: presets.clone(),
+                request_headers: request_headers.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn headers(
+    h: Option<&api::RequestHeaders>,
+    field: &str,
+    report: &mut Reporter<'_>,
+) -> (Vec<HeaderPreset>, Vec<HeaderRule>) {
+    let Some(h) = h else {
+        return (Vec::new(), Vec::new());
+    };
+    let presets = h
+        .presets
+        .iter()
+        .map(|p| match p {
+            api::HeaderPreset::ArrClientCert => HeaderPreset::ArrClientCert,
+            api::HeaderPreset::NginxSslClient => HeaderPreset::NginxSslClient,
+            api::HeaderPreset::EnvoyXfcc => HeaderPreset::EnvoyXfcc,
+            api::HeaderPreset::Rfc9440ClientCert => HeaderPreset::Rfc9440ClientCert,
+        })
+        .collect();
+    let mut rules: Vec<HeaderRule> = Vec::new();
+    for (i, s) in h.set.iter().enumerate() {
+        let f = format!("{field}.requestHeaders.set[{i}]");
+        let name = s.name.to_ascii_lowercase();
+        let valid_name = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+.^_`|~-".contains(&b));
+        if !valid_name {
+            report.invalid(
+                format!("{f}.name"),
+                "InvalidHeaderName",
+                format!("{:?} is not a valid HTTP header name", s.name),
+            );
+            continue;
+        }
+        if rules.iter().any(|r| r.name == name) {
+            report.invalid(
+                format!("{f}.name"),
+                "DuplicateHeader",
+                format!("header {name} is set twice in this rule"),
+            );
+            continue;
+        }
+        match HeaderTemplate::parse(&s.value) {
+            Ok(value) => rules.push(HeaderRule { name, value }),
+            Err(e) => report.invalid(format!("{f}.value"), "InvalidHeaderValue", e.to_string()),
+        }
+    }
+    (presets, rules)
+}

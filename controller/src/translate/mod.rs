@@ -1,0 +1,186 @@
+//! Translation: one pure function from everything fetched to the dataplane snapshot and the
+//! diagnostics that become status conditions and CLI errors.
+//!
+//! No I/O and no clock but the `now` argument. Every validation rule lives here (or in the
+//! dataplane's parsers it calls), once; the controller, `portcullis validate`, `portcullis run`
+//! and the tests all call [`translate`].
+
+mod backend;
+mod diagnostic;
+mod inputs;
+mod listener;
+mod profile;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use dataplane::config::{Port, Snapshot};
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+
+use diagnostic::Reporter;
+pub use diagnostic::{ConditionKind, Diagnostic, ObjectRef, Severity};
+pub use inputs::Inputs;
+use inputs::{Key, index, namespace_of};
+pub use profile::{MAX_CHAINS_PER_GATEWAY, MAX_CHAINS_PER_PROFILE};
+
+use crate::api::SecretRef;
+
+/// The result of translation.
+#[derive(Clone, Debug, Default)]
+pub struct Translation {
+    /// What the dataplanes should run.
+    pub snapshot: Snapshot,
+    /// Errors and warnings, per object and field.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The issuer DNs each valid SslProfile enforces, by `(namespace, name)`.
+    pub issuer_dns: BTreeMap<(String, String), Vec<String>>,
+}
+
+impl Translation {
+    /// Whether any diagnostic is an error (something would be refused).
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+}
+
+/// Translates custom resources and what they reference into a snapshot.
+pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
+    let mut diagnostics = Vec::new();
+    let secrets = index(&inputs.secrets);
+
+    // Profiles, oldest first, so that the gateway-wide chain limit refuses the newest.
+    let mut profiles: Vec<_> = inputs.ssl_profiles.iter().collect();
+    profiles.sort_by_key(|p| age_key(*p));
+    let mut models = BTreeMap::new();
+    let mut issuer_dns = BTreeMap::new();
+    let mut gateway_chains: BTreeMap<Key, usize> = BTreeMap::new();
+    for p in profiles {
+        let namespace = namespace_of(p);
+        let key = (namespace.clone(), p.name_any());
+        let mut report = Reporter::new(object("SslProfile", &key), &mut diagnostics);
+        let mut model = profile::translate(p, &namespace, &secrets, now, &mut report);
+        if let Some(m) = &model {
+            let mut with_this = gateway_chains.clone();
+            with_this.extend(m.chains.iter().map(|(k, v)| (k.clone(), *v)));
+            let total: usize = with_this.values().sum();
+            if total > MAX_CHAINS_PER_GATEWAY {
+                report.invalid("spec.clientAuthConfiguration.trustedClientCertificates", "GatewayChainLimitExceeded", format!("with this profile the gateway would trust {total} chains; at most {MAX_CHAINS_PER_GATEWAY} are allowed across all SslProfiles: remove chains from this or another profile"));
+                model = None;
+            } else {
+                gateway_chains = with_this;
+                issuer_dns.insert(key.clone(), m.issuer_dns.clone());
+            }
+        }
+        models.insert(key, model);
+    }
+
+    let backends = backend::BackendIndex {
+        services: index(&inputs.services),
+        slices: &inputs.endpoint_slices,
+        secrets: &secrets,
+    };
+    let ctx = listener::ListenerContext {
+        profiles: &models,
+        secrets: &secrets,
+        backends: &backends,
+    };
+
+    // Listeners, oldest first: on a conflict the older one keeps the port or hostname.
+    let mut listeners: Vec<_> = inputs.listeners.iter().collect();
+    listeners.sort_by_key(|l| age_key(*l));
+    let mut ports: BTreeMap<u16, Port> = BTreeMap::new();
+    for l in listeners {
+        let namespace = namespace_of(l);
+        let key = (namespace.clone(), l.name_any());
+        let mut report = Reporter::new(object("Listener", &key), &mut diagnostics);
+        let server = listener::translate(l, &namespace, &ctx, &mut report);
+        let Ok(port) = u16::try_from(l.spec.port) else {
+            continue;
+        };
+        let protocol = listener::protocol(l.spec.protocol);
+        let entry = ports.entry(port).or_insert_with(|| Port {
+            port,
+            protocol,
+            servers: Vec::new(),
+        });
+        if entry.protocol != protocol {
+            report.invalid("spec.port", "PortConflict", format!("port {port} is already used with protocol {:?} by Listener {}; listeners share a port only with the same protocol", entry.protocol, entry.servers.first().map_or("?", |s| s.name.as_str())));
+            continue;
+        }
+        let taken: BTreeSet<&str> = entry
+            .servers
+            .iter()
+            .flat_map(|s| s.hostnames.iter().map(|h| h.as_str()))
+            .collect();
+        let catch_all_taken = entry.servers.iter().find(|s| s.hostnames.is_empty());
+        if let Some(h) = server.hostnames.iter().find(|h| taken.contains(h.as_str())) {
+            let owner = entry
+                .servers
+                .iter()
+                .find(|s| s.hostnames.contains(h))
+                .map_or("?", |s| s.name.as_str());
+            report.invalid("spec.hostnames", "HostnameConflict", format!("hostname {h} on port {port} already belongs to Listener {owner}; give each listener on a port distinct hostnames"));
+            continue;
+        }
+        if let (true, Some(owner)) = (server.hostnames.is_empty(), catch_all_taken) {
+            report.invalid("spec.hostnames", "HostnameConflict", format!("Listener {} already answers every hostname on port {port}; set spec.hostnames to share the port", owner.name));
+            continue;
+        }
+        entry.servers.push(server);
+    }
+
+    Translation {
+        snapshot: Snapshot {
+            ports: ports.into_values().collect(),
+        },
+        diagnostics,
+        issuer_dns,
+    }
+}
+
+fn object(kind: &'static str, key: &Key) -> ObjectRef {
+    ObjectRef {
+        kind,
+        namespace: key.0.clone(),
+        name: key.1.clone(),
+    }
+}
+
+/// Sort key: creation time (unset sorts first, as in files), then namespace and name.
+fn age_key<K: ResourceExt>(o: &K) -> (Option<jiff::Timestamp>, String, String) {
+    (
+        o.creation_timestamp().map(|t| t.0),
+        namespace_of(o),
+        o.name_any(),
+    )
+}
+
+/// Looks up a Secret reference, refusing other namespaces.
+pub(crate) fn resolve_secret<'a>(
+    r: &SecretRef,
+    namespace: &str,
+    secrets: &BTreeMap<Key, &'a Secret>,
+    field: &str,
+    report: &mut Reporter<'_>,
+) -> Option<&'a Secret> {
+    if let Some(other) = r.namespace.as_deref().filter(|n| *n != namespace) {
+        report.unresolved(field, "RefNotPermitted", format!("Secret {other}/{} is in another namespace; references must stay in namespace {namespace} (copy the Secret there)", r.name));
+        return None;
+    }
+    let found = secrets
+        .get(&(namespace.to_owned(), r.name.clone()))
+        .copied();
+    if found.is_none() {
+        report.unresolved(
+            field,
+            "SecretNotFound",
+            format!(
+                "Secret {namespace}/{} does not exist; create it or fix the name",
+                r.name
+            ),
+        );
+    }
+    found
+}

@@ -1,0 +1,135 @@
+//! Manifests as a user writes them, built fluently for tests and written to a temp directory
+//! as multi-document YAML.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+/// A set of manifests being built; `write` puts them in one YAML file.
+#[derive(Default, Clone)]
+pub struct Manifests {
+    docs: Vec<Value>,
+}
+
+impl Manifests {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds any object.
+    pub fn with(mut self, doc: Value) -> Self {
+        self.docs.push(doc);
+        self
+    }
+
+    /// An Opaque Secret whose `ca.crt` holds `bundle`.
+    pub fn ca_secret(self, ns: &str, name: &str, bundle: &[u8]) -> Self {
+        self.with(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns},
+            "type": "Opaque",
+            "data": {"ca.crt": STANDARD.encode(bundle)},
+        }))
+    }
+
+    /// A `kubernetes.io/tls` Secret.
+    pub fn tls_secret(self, ns: &str, name: &str, crt: &str, key: &str) -> Self {
+        self.with(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns},
+            "type": "kubernetes.io/tls",
+            "data": {"tls.crt": STANDARD.encode(crt), "tls.key": STANDARD.encode(key)},
+        }))
+    }
+
+    /// An SslProfile with `mode` trusting the Secrets named in `trusted` (namespace `ns`
+    /// unless written `other-ns/name`).
+    pub fn ssl_profile(self, ns: &str, name: &str, mode: &str, trusted: &[&str]) -> Self {
+        let refs: Vec<Value> = trusted
+            .iter()
+            .map(|t| match t.split_once('/') {
+                Some((n, s)) => json!({"name": s, "namespace": n}),
+                None => json!({"name": t}),
+            })
+            .collect();
+        self.with(json!({
+            "apiVersion": "portcullis.io/v1alpha1", "kind": "SslProfile",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"clientAuthConfiguration": {
+                "mode": mode,
+                "trustedClientCertificates": refs,
+                "verifyClientCertIssuerDN": true,
+            }},
+        }))
+    }
+
+    /// An HTTPS Listener `namespace/name` on `port` for `host`, with its certificate Secret,
+    /// an optional profile, and one rule to `service:80`.
+    pub fn https_listener(
+        self,
+        id: &str,
+        port: u16,
+        host: &str,
+        cert: Option<&str>,
+        profile: Option<&str>,
+        service: &str,
+    ) -> Self {
+        let (ns, name) = id.split_once('/').expect("namespace/name");
+        let mut spec = json!({
+            "protocol": "HTTPS", "port": port, "hostnames": [host],
+            "rules": [{"backend": {"service": service, "port": 80}}],
+        });
+        if let Some(c) = cert {
+            spec["sslCertificate"] = json!({"name": c});
+        }
+        if let Some(p) = profile {
+            spec["sslProfile"] = json!({"name": p});
+        }
+        self.with(json!({
+            "apiVersion": "portcullis.io/v1alpha1", "kind": "Listener",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }))
+    }
+
+    /// A Service with port 80 → 8080 and an EndpointSlice with one ready endpoint on
+    /// `address:target`.
+    pub fn service(self, ns: &str, name: &str, address: &str, target: u16) -> Self {
+        self.with(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"ports": [{"port": 80, "targetPort": target, "protocol": "TCP"}]},
+        }))
+        .with(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": format!("{name}-1"), "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [address], "conditions": {"ready": true}}],
+            "ports": [{"port": target, "protocol": "TCP"}],
+        }))
+    }
+
+    /// The objects as one multi-document YAML stream.
+    pub fn to_yaml(&self) -> String {
+        self.docs
+            .iter()
+            .map(|d| {
+                format!(
+                    "---\n{}",
+                    serde_saphyr::to_string(d).expect("serialize YAML")
+                )
+            })
+            .collect()
+    }
+
+    /// Writes `manifests.yaml` into `dir` and returns its path.
+    pub fn write(&self, dir: &Path) -> PathBuf {
+        let path = dir.join("manifests.yaml");
+        std::fs::write(&path, self.to_yaml()).expect("write manifests");
+        path
+    }
+}
