@@ -18,23 +18,9 @@ fn validate(m: &Manifests) -> (i32, String) {
     (out.status.code().unwrap_or(-1), stdout)
 }
 
-/// A clean set: CA Secret, TLS Secret, Required profile, HTTPS Listener, Service, slice.
+/// The clean common case, trusting `root` → `int`.
 fn clean(root: &Ca, int: &Ca) -> Manifests {
-    let server = root.server(&["api.example.com"]);
-    let bundle = format!("{}{}", root.pem(), int.pem());
-    Manifests::new()
-        .ca_secret("default", "partner-ca", bundle.as_bytes())
-        .tls_secret("default", "api-tls", &server.pem(), server.key_pem())
-        .ssl_profile("default", "partner", "Required", &["partner-ca"])
-        .https_listener(
-            "default/api",
-            8443,
-            "api.example.com",
-            Some("api-tls"),
-            Some("partner"),
-            "echo",
-        )
-        .service("default", "echo", "127.0.0.1", 8080)
+    Manifests::partner_api(format!("{}{}", root.pem(), int.pem()).as_bytes())
 }
 
 #[test]

@@ -16,29 +16,11 @@ fn server_of(m: &Manifests) -> (VirtualServer, controller::translate::Translatio
     (t.snapshot.ports[0].servers[0].clone(), t)
 }
 
-fn manifests(ca_bundle: &[u8]) -> Manifests {
-    let root = Ca::root("Server Root");
-    let server = root.server(&["api.example.com"]);
-    Manifests::new()
-        .ca_secret("default", "partner-ca", ca_bundle)
-        .tls_secret("default", "api-tls", &server.pem(), server.key_pem())
-        .ssl_profile("default", "partner", "Required", &["partner-ca"])
-        .https_listener(
-            "default/api",
-            8443,
-            "api.example.com",
-            Some("api-tls"),
-            Some("partner"),
-            "echo",
-        )
-        .service("default", "echo", "127.0.0.1", 8080)
-}
-
 #[test]
 fn valid_profile_becomes_required_client_auth_with_routes() {
     let root = Ca::root("Partner Root");
     let int = root.intermediate("Partner Issuing");
-    let (server, t) = server_of(&manifests(
+    let (server, t) = server_of(&Manifests::partner_api(
         format!("{}{}", root.pem(), int.pem()).as_bytes(),
     ));
     assert!(!t.has_errors(), "{:?}", t.diagnostics);
@@ -70,7 +52,7 @@ fn valid_profile_becomes_required_client_auth_with_routes() {
 #[test]
 fn invalid_profile_makes_listener_refuse_never_serve_open() {
     let leaf_only = Ca::root("Partner Root").client("device-1");
-    let (server, t) = server_of(&manifests(leaf_only.pem().as_bytes()));
+    let (server, t) = server_of(&Manifests::partner_api(leaf_only.pem().as_bytes()));
     assert!(t.has_errors());
     let refusal = server.refusal.expect("listener must refuse");
     assert_eq!(refusal.reason, "InvalidListener");

@@ -1,19 +1,19 @@
 //! Table-driven tests of the trust-bundle rules with PKI generated at test time.
 
 use dataplane::pki::TrustBundle;
-use portcullis_tests::pki::{Ca, Leaf, bundle, rfc4514};
+use portcullis_tests::pki::{Ca, Leaf, bundle, issuer_dn_scenarios, rfc4514};
 
 /// What a case expects: the issuer DN's CN of a valid bundle, or the reasons of a refused one.
-enum Expect {
+enum Expect<'a> {
     Valid {
-        issuer_cn: &'static str,
+        issuer_cn: &'a str,
         chains: usize,
-        warnings: &'static [&'static str],
+        warnings: &'a [&'a str],
     },
     Refused(&'static [&'static str]),
 }
 
-fn check(name: &str, input: &[u8], expect: Expect) {
+fn check(name: &str, input: &[u8], expect: Expect<'_>) {
     match (TrustBundle::parse(input), expect) {
         (
             Ok(b),
@@ -137,106 +137,26 @@ fn refused_bundles_name_their_problem() {
 
 #[test]
 fn valid_bundles_yield_application_gateway_issuer_dn() {
-    let root = Ca::root("Root");
-    let int1 = root.intermediate("Int1");
-    let int2 = int1.intermediate("Int2");
-    let int_b = root.intermediate("IntB");
-    let int_c = int_b.intermediate("IntC");
-    let leaf = |ca: &Ca| ca.client("client").pem();
-
-    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
-        (
-            "root and intermediate, PEM",
-            bundle(&[root.pem(), int1.pem()]).into_bytes(),
-            Expect::Valid {
-                issuer_cn: "Int1",
-                chains: 1,
-                warnings: &[],
-            },
-        ),
-        (
-            "root alone, DER",
-            root.der(),
-            Expect::Valid {
-                issuer_cn: "Root",
-                chains: 1,
-                warnings: &[],
-            },
-        ),
-        (
-            "scenario 1: root, intermediate, leaf",
-            bundle(&[root.pem(), int1.pem(), leaf(&int1)]).into_bytes(),
-            Expect::Valid {
-                issuer_cn: "Int1",
-                chains: 1,
-                warnings: &["LeafCertificateIgnored"],
-            },
-        ),
-        (
-            "scenario 2: root, int1, int2, leaf (any order)",
-            bundle(&[leaf(&int2), int2.pem(), root.pem(), int1.pem()]).into_bytes(),
-            Expect::Valid {
-                issuer_cn: "Int2",
-                chains: 1,
-                warnings: &["LeafCertificateIgnored"],
-            },
-        ),
-        (
-            "scenario 3: root, leaf",
-            bundle(&[root.pem(), leaf(&root)]).into_bytes(),
-            Expect::Valid {
-                issuer_cn: "Root",
-                chains: 1,
-                warnings: &["LeafCertificateIgnored"],
-            },
-        ),
-        (
-            "scenario 4: two chains of equal length, the first wins",
-            bundle(&[
-                root.pem(),
-                int1.pem(),
-                leaf(&int1),
-                int_b.pem(),
-                leaf(&int_b),
-            ])
-            .into_bytes(),
-            Expect::Valid {
-                issuer_cn: "Int1",
-                chains: 2,
-                warnings: &["LeafCertificateIgnored", "LeafCertificateIgnored"],
-            },
-        ),
-        (
-            "scenario 4, other order",
-            bundle(&[root.pem(), int_b.pem(), int1.pem()]).into_bytes(),
-            Expect::Valid {
-                issuer_cn: "IntB",
-                chains: 2,
-                warnings: &[],
-            },
-        ),
-        (
-            "scenario 5: chains of different lengths, the longest wins",
-            bundle(&[root.pem(), int1.pem(), int_b.pem(), int_c.pem()]).into_bytes(),
-            Expect::Valid {
-                issuer_cn: "IntC",
-                chains: 2,
-                warnings: &[],
-            },
-        ),
-        (
-            "duplicate root",
-            bundle(&[root.pem(), root.pem()]).into_bytes(),
-            Expect::Valid {
-                issuer_cn: "Root",
-                chains: 1,
-                warnings: &["DuplicateCertificate"],
-            },
-        ),
-    ];
-    for (name, input, expect) in cases {
-        check(name, &input, expect);
+    for sc in issuer_dn_scenarios() {
+        let warnings = vec!["LeafCertificateIgnored"; sc.leaves];
+        let expect = Expect::Valid {
+            issuer_cn: sc.issuer_cn,
+            chains: sc.chains,
+            warnings: &warnings,
+        };
+        check(sc.name, &sc.bundle, expect);
     }
+    let root = Ca::root("Root");
+    let duplicated = bundle(&[root.pem(), root.pem()]).into_bytes();
+    check(
+        "duplicate root",
+        &duplicated,
+        Expect::Valid {
+            issuer_cn: "Root",
+            chains: 1,
+            warnings: &["DuplicateCertificate"],
+        },
+    );
 }
 
 #[test]

@@ -133,3 +133,26 @@ impl Manifests {
         path
     }
 }
+
+impl Manifests {
+    /// The common case, clean: a CA Secret `partner-ca` holding `ca_bundle`, a server
+    /// certificate for `api.example.com` (from its own test root), a Required SslProfile
+    /// `partner`, an HTTPS Listener `api` on 8443 and a Service `echo` with an endpoint on
+    /// 127.0.0.1:8080, all in namespace `default`.
+    pub fn partner_api(ca_bundle: &[u8]) -> Self {
+        let server = crate::pki::Ca::root("Server Root").server(&["api.example.com"]);
+        Self::new()
+            .ca_secret("default", "partner-ca", ca_bundle)
+            .tls_secret("default", "api-tls", &server.pem(), server.key_pem())
+            .ssl_profile("default", "partner", "Required", &["partner-ca"])
+            .https_listener(
+                "default/api",
+                8443,
+                "api.example.com",
+                Some("api-tls"),
+                Some("partner"),
+                "echo",
+            )
+            .service("default", "echo", "127.0.0.1", 8080)
+    }
+}
