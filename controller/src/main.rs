@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    dataplane::crypto::install_default_provider();
     let cli = controller::cli::Cli::parse();
     match controller::cli::run(cli) {
         Ok(code) => code,

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use kube::CustomResourceExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::api::{Listener, SslProfile};
 use crate::translate::Inputs;
 
 /// What was read, and what could not be.
@@ -94,9 +96,13 @@ fn add_object(file: &Path, doc: Value, loaded: &mut Loaded) {
             }
         }
         ("portcullis.io/v1alpha1", "SslProfile") => {
+            check_fields::<SslProfile>(file, &doc, errors);
             push(file, doc, &mut inputs.ssl_profiles, errors)
         }
-        ("portcullis.io/v1alpha1", "Listener") => push(file, doc, &mut inputs.listeners, errors),
+        ("portcullis.io/v1alpha1", "Listener") => {
+            check_fields::<Listener>(file, &doc, errors);
+            push(file, doc, &mut inputs.listeners, errors)
+        }
         ("v1", "Secret") => push(file, doc, &mut inputs.secrets, errors),
         ("v1", "Service") => push(file, doc, &mut inputs.services, errors),
         ("discovery.k8s.io/v1", "EndpointSlice") => {
@@ -110,23 +116,85 @@ fn add_object(file: &Path, doc: Value, loaded: &mut Loaded) {
     }
 }
 
-fn push<K: DeserializeOwned>(file: &Path, doc: Value, into: &mut Vec<K>, errors: &mut Vec<String>) {
-    let kind = doc
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_owned();
+/// Refuses fields the CRD schema does not know, as the API server's strict field validation
+/// does: serde would silently drop a misspelt `verifyClientCertIssuerDn`, and with it a check
+/// the user believes is on.
+fn check_fields<K: CustomResourceExt>(file: &Path, doc: &Value, errors: &mut Vec<String>) {
+    let crd = K::crd();
+    let Some(schema) = crd
+        .spec
+        .versions
+        .first()
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .and_then(|s| serde_json::to_value(s).ok())
+    else {
+        return;
+    };
+    let mut unknown = Vec::new();
+    // apiVersion, kind and metadata are the API server's own, not in the CRD schema.
+    let mut body = doc.clone();
+    if let Some(map) = body.as_object_mut() {
+        for key in ["apiVersion", "kind", "metadata"] {
+            map.remove(key);
+        }
+    }
+    unknown_fields(&body, &schema, "", &mut unknown);
+    let (kind, namespace, name) = identity(doc);
+    for field in unknown {
+        errors.push(format!(
+            "{kind}/{namespace}/{name}: {field}: unknown field in {} (the API server refuses it too); check its spelling with `kubectl explain {}`",
+            file.display(),
+            kind.to_ascii_lowercase()
+        ));
+    }
+}
+
+/// Collects paths of object keys the schema does not declare. Objects whose schema declares no
+/// `properties` (such as `metadata`) are free-form and not checked.
+fn unknown_fields(value: &Value, schema: &Value, path: &str, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            let Some(props) = schema.get("properties") else {
+                return;
+            };
+            for (key, child) in map {
+                let child_path = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match props.get(key) {
+                    Some(s) => unknown_fields(child, s, &child_path, out),
+                    None => out.push(child_path),
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(s) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    unknown_fields(item, s, &format!("{path}[{i}]"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `(kind, namespace, name)` of a document, for messages.
+fn identity(doc: &Value) -> (String, String, String) {
+    let text =
+        |v: Option<&Value>, default: &str| v.and_then(Value::as_str).unwrap_or(default).to_owned();
     let meta = doc.get("metadata");
-    let namespace = meta
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str)
-        .unwrap_or("default")
-        .to_owned();
-    let name = meta
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .unwrap_or("?")
-        .to_owned();
+    (
+        text(doc.get("kind"), "?"),
+        text(meta.and_then(|m| m.get("namespace")), "default"),
+        text(meta.and_then(|m| m.get("name")), "?"),
+    )
+}
+
+fn push<K: DeserializeOwned>(file: &Path, doc: Value, into: &mut Vec<K>, errors: &mut Vec<String>) {
+    let (kind, namespace, name) = identity(&doc);
     match serde_json::from_value(doc) {
         Ok(obj) => into.push(obj),
         Err(e) => errors.push(format!(

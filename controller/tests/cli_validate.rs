@@ -212,3 +212,25 @@ fn reads_hand_written_yaml_with_several_documents() {
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
+
+#[test]
+fn misspelt_field_is_an_error_not_silently_dropped() {
+    let root = Ca::root("Partner Root");
+    let m = Manifests::new()
+        .ca_secret("default", "partner-ca", root.pem().as_bytes())
+        .with(serde_json::json!({
+            "apiVersion": "portcullis.io/v1alpha1", "kind": "SslProfile",
+            "metadata": {"name": "typo", "namespace": "default"},
+            "spec": {"clientAuthConfiguration": {
+                "mode": "Required",
+                "trustedClientCertificates": [{"name": "partner-ca"}],
+                "verifyClientCertIssuerDn": true,
+            }},
+        }));
+    let (code, out) = validate(&m);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("SslProfile/default/typo: spec.clientAuthConfiguration.verifyClientCertIssuerDn: unknown field"),
+        "{out}"
+    );
+}

@@ -5,4 +5,5 @@
 //! custom resources into a snapshot, and this crate only accepts what parses.
 
 pub mod config;
+pub mod crypto;
 pub mod pki;

@@ -25,6 +25,18 @@ impl Manifests {
         self
     }
 
+    /// Changes the object of `kind` named `name` in place (the test's one deviation from a
+    /// clean set). Panics when there is no such object, so a typo cannot make a test vacuous.
+    pub fn edit(mut self, kind: &str, name: &str, f: impl FnOnce(&mut Value)) -> Self {
+        let doc = self
+            .docs
+            .iter_mut()
+            .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {kind} {name} to edit"));
+        f(doc);
+        self
+    }
+
     /// An Opaque Secret whose `ca.crt` holds `bundle`.
     pub fn ca_secret(self, ns: &str, name: &str, bundle: &[u8]) -> Self {
         self.with(json!({
