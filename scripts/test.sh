@@ -23,6 +23,11 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+# A real kube-apiserver, kubectl and kine for the API tests, built once into a cache outside
+# the checkout (10-20 minutes cold on two cores; reused afterwards).
+k8s_bin=$(bash tests/harness/build-k8s.sh)
+echo "kubernetes test binaries: $k8s_bin"
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The checked-in CRDs must be what the binary prints (also asserted by a test, with the fix).

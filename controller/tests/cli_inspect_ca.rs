@@ -139,3 +139,16 @@ fn subject_and_fingerprints_match_openssl() {
         "openssl says {sha256:?}; ours:\n{ours}"
     );
 }
+
+#[test]
+fn expired_ca_is_flagged() {
+    let old = Ca::root_valid("Old Root", -30, -1);
+    let (code, out) = inspect(old.pem().as_bytes());
+    assert_eq!(
+        code, 0,
+        "an expired root is accepted with a flag, as Application Gateway does\n{out}"
+    );
+    assert!(out.contains("(EXPIRED)"), "{out}");
+    let (_, fresh) = inspect(Ca::root("New Root").pem().as_bytes());
+    assert!(!fresh.contains("(EXPIRED)"), "{fresh}");
+}

@@ -5,5 +5,6 @@
 
 #![allow(clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod cluster;
 pub mod manifests;
 pub mod pki;

@@ -54,8 +54,16 @@ pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
 fn print_certificate(cert: &CertificateInfo) {
     println!("  subject:  {}", cert.subject);
     println!("  issuer:   {}", cert.issuer);
+    let now = jiff::Timestamp::now().as_second();
+    let note = if cert.not_after < now {
+        " (EXPIRED)"
+    } else if cert.not_before > now {
+        " (NOT YET VALID)"
+    } else {
+        ""
+    };
     println!(
-        "  valid:    {} to {}",
+        "  valid:    {} to {}{note}",
         rfc3339(cert.not_before),
         rfc3339(cert.not_after)
     );

@@ -415,12 +415,8 @@ fn link(ins: &mut BundleInspection) {
 
     match roots.len() {
         0 => {
-            // Report the top of the longest chain we can climb: that is where the root is missing.
-            let top = cas
-                .iter()
-                .map(|&i| climb(&parent, i).0)
-                .next()
-                .unwrap_or(cas[0]);
+            // Climb from the first CA in the file: where it stops is where the root is missing.
+            let top = climb(&parent, cas[0]).0;
             ins.problems.push(BundleError::NoRootCa {
                 top: certs[top].subject.to_string(),
                 issuer: certs[top].issuer.to_string(),
