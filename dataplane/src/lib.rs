@@ -7,3 +7,4 @@
 pub mod config;
 pub mod crypto;
 pub mod pki;
+pub mod proxy;

@@ -1,6 +1,7 @@
 //! The `portcullis` command line: one binary, one subcommand per mode.
 
 mod inspect_ca;
+mod run;
 mod validate;
 
 use std::path::PathBuf;
@@ -29,6 +30,25 @@ pub enum Command {
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
     },
+    /// Serve manifests without a cluster: read the YAML you would `kubectl apply`
+    /// (SslProfile, Listener, Secret, Service, EndpointSlice), serve it, and reload on change.
+    Run {
+        /// Files or directories of YAML.
+        #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+        paths: Vec<PathBuf>,
+        /// Address the Listener ports bind on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: std::net::IpAddr,
+        /// Address of the admin server (/healthz, /readyz, /metrics).
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: std::net::SocketAddr,
+        /// How often the files are checked for changes, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        poll_ms: u64,
+        /// Do not write the JSON access log to stdout.
+        #[arg(long)]
+        no_access_log: bool,
+    },
     /// Explain a client CA bundle: its chains, certificates, the issuer DN that
     /// verifyClientCertIssuerDN would enforce, and what is wrong with it. Exit 1 when it would
     /// be refused.
@@ -47,5 +67,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { paths } => validate::run(&paths),
         Command::InspectCa { file } => inspect_ca::run(&file),
+        Command::Run {
+            paths,
+            bind,
+            admin,
+            poll_ms,
+            no_access_log,
+        } => run::run(run::RunOptions {
+            paths,
+            bind,
+            admin,
+            poll: std::time::Duration::from_millis(poll_ms),
+            access_log: !no_access_log,
+        }),
     }
 }

@@ -47,6 +47,7 @@ impl BackendIndex<'_> {
             api::BackendProtocol::Https => self.https(
                 &settings,
                 namespace,
+                &b.service,
                 &format!("{field}.backendSettings"),
                 report,
             ),
@@ -139,6 +140,7 @@ impl BackendIndex<'_> {
         &self,
         settings: &api::BackendSettings,
         namespace: &str,
+        service: &str,
         field: &str,
         report: &mut Reporter<'_>,
     ) -> BackendProtocol {
@@ -168,6 +170,10 @@ impl BackendIndex<'_> {
         BackendProtocol::Https {
             trusted_roots: roots,
             well_known: settings.use_well_known_ca_certificate,
+            server_name: settings
+                .host_name
+                .clone()
+                .unwrap_or_else(|| format!("{service}.{namespace}.svc")),
         }
     }
 }

@@ -244,6 +244,9 @@ pub enum BackendProtocol {
         trusted_roots: Vec<Der>,
         /// Whether the well-known public CAs are trusted too.
         well_known: bool,
+        /// The name sent as SNI and checked against the backend's certificate: the host
+        /// override, or the Service's cluster DNS name.
+        server_name: String,
     },
 }
 

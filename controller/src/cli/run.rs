@@ -1,0 +1,165 @@
+//! `portcullis run -f DIR`: standalone mode. Reads manifests, translates them with the same
+//! function the controller uses, serves the snapshot, and reloads when the files change.
+//!
+//! Last known good: a change whose translation has errors, or whose snapshot does not compile,
+//! is logged with its diagnostics and not applied; the previous configuration keeps serving.
+//! At start there is no previous configuration, so what is valid is served and what is not
+//! refuses traffic (fail closed).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+use dataplane::proxy::{Gateway, GatewayOptions};
+
+use crate::manifests;
+use crate::translate::{Severity, Translation, translate};
+
+/// Options of `portcullis run`.
+pub struct RunOptions {
+    /// Files or directories to read.
+    pub paths: Vec<PathBuf>,
+    /// Bind address of Listener ports.
+    pub bind: std::net::IpAddr,
+    /// Admin server address.
+    pub admin: std::net::SocketAddr,
+    /// How often files are checked.
+    pub poll: Duration,
+    /// Whether to write the access log.
+    pub access_log: bool,
+}
+
+/// Runs until interrupted.
+pub fn run(opts: RunOptions) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(opts))
+}
+
+async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
+    let gateway = Gateway::new(GatewayOptions {
+        bind: opts.bind,
+        access_log: opts.access_log,
+    });
+    let (loaded, mut stamp) = load(&opts.paths);
+    let translation = loaded.translation;
+    gateway
+        .apply(&translation.snapshot)
+        .map_err(|e| anyhow::anyhow!("the configuration cannot be served: {e}"))?;
+    let ports: Vec<String> = translation
+        .snapshot
+        .ports
+        .iter()
+        .map(|p| format!("{}/{:?}", p.port, p.protocol))
+        .collect();
+    eprintln!(
+        "portcullis: serving {} on {} (ports {})",
+        describe(&opts.paths),
+        opts.bind,
+        ports.join(", ")
+    );
+
+    let admin = tokio::net::TcpListener::bind(opts.admin).await?;
+    eprintln!("portcullis: admin on http://{}", admin.local_addr()?);
+    let runner = gateway.clone();
+    tokio::spawn(async move { runner.run().await });
+    let admin_gateway = gateway.clone();
+    tokio::spawn(async move { admin_gateway.serve_admin(admin).await });
+
+    let mut ticker = tokio::time::interval(opts.poll);
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("portcullis: interrupted, exiting");
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ = ticker.tick() => {}
+        }
+        let now = fingerprint(&opts.paths);
+        if now == stamp {
+            continue;
+        }
+        stamp = now;
+        let (loaded, _) = load(&opts.paths);
+        if loaded.has_errors() {
+            eprintln!(
+                "portcullis: configuration change rejected (see errors above); the last good configuration keeps serving"
+            );
+            gateway.telemetry().config_rejected();
+            continue;
+        }
+        match gateway.apply(&loaded.translation.snapshot) {
+            Ok(()) => eprintln!("portcullis: configuration reloaded"),
+            Err(e) => eprintln!(
+                "portcullis: configuration change rejected: {e}; the last good configuration keeps serving"
+            ),
+        }
+    }
+}
+
+/// A translated set of files, and the files or objects that could not be read.
+struct Loaded {
+    translation: Translation,
+    read_errors: Vec<String>,
+}
+
+impl Loaded {
+    /// Whether anything would be refused.
+    fn has_errors(&self) -> bool {
+        self.translation.has_errors() || !self.read_errors.is_empty()
+    }
+}
+
+/// Reads, translates and prints every error and warning.
+fn load(paths: &[PathBuf]) -> (Loaded, Vec<(PathBuf, SystemTime, u64)>) {
+    let stamp = fingerprint(paths);
+    let loaded = manifests::load(paths);
+    let translation = translate(&loaded.inputs, jiff::Timestamp::now());
+    for e in &loaded.errors {
+        eprintln!("portcullis: error: {e}");
+    }
+    for d in &translation.diagnostics {
+        let level = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        eprintln!("portcullis: {level}: {d}");
+    }
+    (
+        Loaded {
+            translation,
+            read_errors: loaded.errors,
+        },
+        stamp,
+    )
+}
+
+/// Every manifest file with its modification time and size: a change in any reloads.
+fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, SystemTime, u64)> {
+    let mut out = Vec::new();
+    for path in paths {
+        let files = if path.is_dir() {
+            std::fs::read_dir(path)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+                .unwrap_or_default()
+        } else {
+            vec![path.clone()]
+        };
+        for f in files {
+            if let Ok(m) = std::fs::metadata(&f) {
+                out.push((f, m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn describe(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

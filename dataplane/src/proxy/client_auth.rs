@@ -1,0 +1,314 @@
+//! Client-certificate authentication: the handshake verifier and the per-connection verdict.
+//!
+//! On HTTPS listeners the handshake never fails for a bad or missing client certificate: the
+//! client gets an HTTP 400 whose body names the reason, as Application Gateway answers, and
+//! exclusion paths can be served without one (no renegotiation). The handshake still proves
+//! possession of the presented certificate's key (rustls always checks CertificateVerify). The
+//! chain is judged once per connection, after the handshake, into a [`Verdict`].
+//!
+//! On TLS listeners (TCP proxy) there is no HTTP to answer with, so Required and Optional
+//! refuse in the handshake.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
+};
+
+use crate::config::{ClientAuth, ClientVerification};
+
+/// Why a client certificate was refused: one value feeds the HTTP 400 body, the access log's
+/// `sslClientVerify`, the metric label and `{var_client_certificate_verification}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No certificate was presented where one is required.
+    NoCertificate,
+    /// The certificate does not chain to a trusted CA.
+    UnknownCa,
+    /// The certificate (or one in its chain) has expired.
+    Expired,
+    /// The certificate (or one in its chain) is not valid yet.
+    NotYetValid,
+    /// The immediate issuer is not the SslProfile's issuer DN.
+    IssuerDnMismatch,
+    /// The certificate has an EKU without clientAuth.
+    WrongPurpose,
+    /// The certificate could not be parsed or its signature is wrong.
+    BadCertificate,
+}
+
+impl Reason {
+    /// Stable label for metrics and logs.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NoCertificate => "NoCertificate",
+            Self::UnknownCa => "UnknownCA",
+            Self::Expired => "Expired",
+            Self::NotYetValid => "NotYetValid",
+            Self::IssuerDnMismatch => "IssuerDNMismatch",
+            Self::WrongPurpose => "WrongPurpose",
+            Self::BadCertificate => "BadCertificate",
+        }
+    }
+
+    /// The words after `FAILED:` (OpenSSL's, as nginx and Application Gateway report them).
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::NoCertificate => "no client certificate presented",
+            Self::UnknownCa => "unable to get local issuer certificate",
+            Self::Expired => "certificate has expired",
+            Self::NotYetValid => "certificate is not yet valid",
+            Self::IssuerDnMismatch => "unable to verify the client certificate issuer",
+            Self::WrongPurpose => "unsupported certificate purpose",
+            Self::BadCertificate => "certificate signature failure",
+        }
+    }
+
+    fn from_rustls(e: &rustls::Error) -> Self {
+        match e {
+            rustls::Error::InvalidCertificate(c) => match c {
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    Self::Expired
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    Self::NotYetValid
+                }
+                CertificateError::UnknownIssuer => Self::UnknownCa,
+                CertificateError::InvalidPurpose
+                | CertificateError::InvalidPurposeContext { .. } => Self::WrongPurpose,
+                _ => Self::BadCertificate,
+            },
+            _ => Self::BadCertificate,
+        }
+    }
+
+    fn to_rustls(self) -> rustls::Error {
+        rustls::Error::InvalidCertificate(match self {
+            Self::Expired => CertificateError::Expired,
+            Self::NotYetValid => CertificateError::NotValidYet,
+            Self::UnknownCa | Self::IssuerDnMismatch => CertificateError::UnknownIssuer,
+            Self::WrongPurpose => CertificateError::InvalidPurpose,
+            Self::NoCertificate | Self::BadCertificate => CertificateError::BadEncoding,
+        })
+    }
+}
+
+/// What was decided about a connection's client certificate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// No certificate requested, or none presented where that is allowed.
+    None,
+    /// Presented and valid.
+    Success,
+    /// Presented and refused, or missing where required.
+    Failed(Reason),
+}
+
+impl fmt::Display for Verdict {
+    /// `SUCCESS`, `FAILED:<reason>` or `NONE`: the `client_certificate_verification` value.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::None => f.write_str("NONE"),
+            Self::Success => f.write_str("SUCCESS"),
+            Self::Failed(r) => write!(f, "FAILED:{}", r.description()),
+        }
+    }
+}
+
+/// The rustls verifier of one virtual server, and the judge of its connections.
+#[derive(Debug)]
+pub struct ClientAuthVerifier {
+    mode: Mode,
+    chain: Option<ChainCheck>,
+    /// Refuse bad certificates during the handshake (TLS listeners).
+    refuse_in_handshake: bool,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Off,
+    Required,
+    Optional,
+    Passthrough,
+}
+
+#[derive(Debug)]
+struct ChainCheck {
+    webpki: Arc<dyn ClientCertVerifier>,
+    /// The bundles' intermediates, so clients that send only their leaf still chain.
+    intermediates: Vec<CertificateDer<'static>>,
+    /// DER subjects a client's issuer must equal, when `verifyClientCertIssuerDN` is set.
+    issuer_dns: Option<Vec<Vec<u8>>>,
+}
+
+impl ClientAuthVerifier {
+    /// Builds the verifier for a virtual server's client authentication.
+    pub fn new(
+        auth: &ClientAuth,
+        refuse_in_handshake: bool,
+        provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<Self, rustls::Error> {
+        let (mode, verification) = match auth {
+            ClientAuth::Off => (Mode::Off, None),
+            ClientAuth::Required(v) => (Mode::Required, Some(v)),
+            ClientAuth::Optional(v) => (Mode::Optional, Some(v)),
+            ClientAuth::Passthrough(v) => (Mode::Passthrough, v.as_ref()),
+        };
+        let chain = verification.map(|v| chain_check(v, provider)).transpose()?;
+        Ok(Self {
+            mode,
+            chain,
+            refuse_in_handshake,
+            algorithms: provider.signature_verification_algorithms,
+        })
+    }
+
+    /// Whether a certificate is requested at all.
+    pub fn requests_certificate(&self) -> bool {
+        self.mode != Mode::Off
+    }
+
+    /// Judges a connection's certificates (leaf first), after the handshake.
+    pub fn verdict(&self, peer: Option<&[CertificateDer<'_>]>, now: UnixTime) -> Verdict {
+        // No certificate is `NONE` in every mode (as nginx reports it); whether that is
+        // refused is the HTTP layer's decision, which knows the request's path.
+        let Some((leaf, intermediates)) = peer.and_then(|p| p.split_first()) else {
+            return Verdict::None;
+        };
+        match self.mode {
+            Mode::Off => Verdict::None,
+            // Passthrough without trusted CAs: the backend judges the certificate it is given.
+            Mode::Passthrough if self.chain.is_none() => Verdict::None,
+            _ => match self.check(leaf, intermediates, now) {
+                Ok(()) => Verdict::Success,
+                Err(r) => Verdict::Failed(r),
+            },
+        }
+    }
+
+    fn check(
+        &self,
+        leaf: &CertificateDer<'_>,
+        sent: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<(), Reason> {
+        // Passthrough without trusted CAs has nothing to verify against: the backend decides.
+        let Some(chain) = &self.chain else {
+            return Err(Reason::UnknownCa);
+        };
+        let mut intermediates: Vec<CertificateDer<'_>> = sent.to_vec();
+        intermediates.extend(chain.intermediates.iter().cloned());
+        chain
+            .webpki
+            .verify_client_cert(leaf, &intermediates, now)
+            .map_err(|e| Reason::from_rustls(&e))?;
+        if let Some(dns) = &chain.issuer_dns {
+            let issuer = crate::pki::CertificateInfo::from_der(leaf)
+                .map_err(|_| Reason::BadCertificate)?
+                .issuer;
+            if !dns.iter().any(|d| d.as_slice() == issuer.as_der()) {
+                return Err(Reason::IssuerDnMismatch);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn chain_check(
+    v: &ClientVerification,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<ChainCheck, rustls::Error> {
+    let mut roots = RootCertStore::empty();
+    let mut intermediates = Vec::new();
+    for bundle in &v.trust {
+        let root = bundle.0.root();
+        roots
+            .add(CertificateDer::from(root.der().to_vec()))
+            .map_err(|e| rustls::Error::General(format!("trust anchor {}: {e}", root.subject)))?;
+        intermediates.extend(
+            bundle
+                .0
+                .cas()
+                .iter()
+                .filter(|c| !c.is_self_issued())
+                .map(|c| CertificateDer::from(c.der().to_vec())),
+        );
+    }
+    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let issuer_dns = v.verify_issuer_dn.then(|| {
+        v.trust
+            .iter()
+            .map(|b| b.0.issuer_dn().as_der().to_vec())
+            .collect()
+    });
+    Ok(ChainCheck {
+        webpki,
+        intermediates,
+        issuer_dns,
+    })
+}
+
+impl ClientCertVerifier for ClientAuthVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.mode != Mode::Off
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.refuse_in_handshake && self.mode == Mode::Required
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.chain
+            .as_ref()
+            .map_or(&[], |c| c.webpki.root_hint_subjects())
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let refuse =
+            self.refuse_in_handshake && matches!(self.mode, Mode::Required | Mode::Optional);
+        if refuse {
+            self.check(end_entity, intermediates, now)
+                .map_err(Reason::to_rustls)?;
+        }
+        // Otherwise the chain is judged after the handshake; the signature over the handshake
+        // (proof of key possession) is still checked below.
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}

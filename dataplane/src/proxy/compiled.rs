@@ -1,0 +1,272 @@
+//! A snapshot compiled for serving: rustls configs built, verifiers and backend pools ready.
+//! Compiling is where a snapshot that cannot be served is caught, before it is published.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+};
+
+use super::backend::BackendPool;
+use super::client_auth::ClientAuthVerifier;
+use crate::config::{
+    ClientAuth, HeaderPreset, HeaderRule, Hostname, PathMatch, PrivateKey, Protocol, Refusal,
+    ServerTls, Snapshot, SslPolicy, TlsVersion, VirtualServer,
+};
+
+/// Why a snapshot cannot be served.
+#[derive(Debug, thiserror::Error)]
+#[error("Listener {server}: {message}")]
+pub struct CompileError {
+    /// The virtual server.
+    pub server: String,
+    /// What failed.
+    pub message: String,
+}
+
+/// Everything the proxy serves, ready to use.
+#[derive(Debug, Default)]
+pub struct CompiledSnapshot {
+    /// By port.
+    pub ports: BTreeMap<u16, Arc<CompiledPort>>,
+}
+
+/// One port's virtual servers.
+#[derive(Debug)]
+pub struct CompiledPort {
+    /// The port.
+    pub port: u16,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// Its virtual servers.
+    pub servers: Vec<Arc<CompiledServer>>,
+}
+
+/// One virtual server (Listener).
+#[derive(Debug)]
+pub struct CompiledServer {
+    /// `namespace/name`.
+    pub name: String,
+    /// Hostnames; empty answers any.
+    pub hostnames: Vec<Hostname>,
+    /// TLS settings; `None` on plain HTTP or when refused.
+    pub tls: Option<Arc<ServerConfig>>,
+    /// Judges client certificates.
+    pub verifier: Option<Arc<ClientAuthVerifier>>,
+    /// Whether a valid certificate is required (outside exclusion paths).
+    pub required: bool,
+    /// Whether a presented certificate must be valid (Optional).
+    pub optional: bool,
+    /// Lowercase path prefixes that need no certificate.
+    pub exclusion_paths: Vec<String>,
+    /// Routes in order.
+    pub routes: Vec<CompiledRoute>,
+    /// Set when the server refuses all traffic.
+    pub refusal: Option<Refusal>,
+}
+
+/// A route ready to match.
+#[derive(Debug)]
+pub struct CompiledRoute {
+    /// Host restriction.
+    pub host: Option<Hostname>,
+    /// Path match.
+    pub path: PathMatch,
+    /// Where requests go.
+    pub backend: Arc<BackendPool>,
+    /// Identity header presets.
+    pub presets: Vec<HeaderPreset>,
+    /// Headers set from templates.
+    pub headers: Vec<HeaderRule>,
+}
+
+impl CompiledSnapshot {
+    /// Builds every rustls config, verifier and backend pool of `snapshot`.
+    pub fn compile(
+        snapshot: &Snapshot,
+        provider: &Arc<CryptoProvider>,
+    ) -> Result<Self, CompileError> {
+        let mut ports = BTreeMap::new();
+        for port in &snapshot.ports {
+            let servers = port
+                .servers
+                .iter()
+                .map(|s| compile_server(s, port.protocol, provider).map(Arc::new))
+                .collect::<Result<_, _>>()?;
+            ports.insert(
+                port.port,
+                Arc::new(CompiledPort {
+                    port: port.port,
+                    protocol: port.protocol,
+                    servers,
+                }),
+            );
+        }
+        Ok(Self { ports })
+    }
+}
+
+impl CompiledPort {
+    /// The server for a hostname (SNI or Host, lowercase, no port): an exact name first, then a
+    /// wildcard, then the server without hostnames.
+    pub fn select(&self, host: Option<&str>) -> Option<&Arc<CompiledServer>> {
+        if let Some(host) = host {
+            let exact = self.servers.iter().find(|s| {
+                s.hostnames
+                    .iter()
+                    .any(|h| !h.is_wildcard() && h.matches(host))
+            });
+            let wildcard = || {
+                self.servers.iter().find(|s| {
+                    s.hostnames
+                        .iter()
+                        .any(|h| h.is_wildcard() && h.matches(host))
+                })
+            };
+            if let Some(s) = exact.or_else(wildcard) {
+                return Some(s);
+            }
+        }
+        self.servers.iter().find(|s| s.hostnames.is_empty())
+    }
+}
+
+impl CompiledServer {
+    /// Whether `path` needs no client certificate.
+    pub fn is_excluded(&self, path: &str) -> bool {
+        if self.exclusion_paths.is_empty() {
+            return false;
+        }
+        let lower = path.to_ascii_lowercase();
+        self.exclusion_paths
+            .iter()
+            .any(|p| lower.starts_with(p.as_str()))
+    }
+
+    /// The first route for `host` and `path`.
+    pub fn route(&self, host: &str, path: &str) -> Option<&CompiledRoute> {
+        self.routes.iter().find(|r| {
+            r.host.as_ref().is_none_or(|h| h.matches(host))
+                && match &r.path {
+                    PathMatch::Exact(p) => path == p,
+                    PathMatch::Prefix(p) => {
+                        p == "/"
+                            || path == p
+                            || (path.starts_with(p.as_str())
+                                && (p.ends_with('/')
+                                    || path.as_bytes().get(p.len()) == Some(&b'/')))
+                    }
+                }
+        })
+    }
+}
+
+fn compile_server(
+    s: &VirtualServer,
+    protocol: Protocol,
+    provider: &Arc<CryptoProvider>,
+) -> Result<CompiledServer, CompileError> {
+    let err = |message: String| CompileError {
+        server: s.name.clone(),
+        message,
+    };
+    let (tls, verifier, auth) = match (&s.tls, &s.refusal) {
+        (Some(tls), None) => {
+            let (cfg, verifier) =
+                server_config(tls, protocol, provider).map_err(|e| err(e.to_string()))?;
+            (Some(cfg), Some(verifier), &tls.client_auth)
+        }
+        _ => (None, None, &ClientAuth::Off),
+    };
+    let exclusion_paths = match auth {
+        ClientAuth::Required(v) => v.exclusion_paths.clone(),
+        _ => Vec::new(),
+    };
+    let routes = s
+        .routes
+        .iter()
+        .map(|r| {
+            Ok(CompiledRoute {
+                host: r.host.clone(),
+                path: r.path.clone(),
+                backend: Arc::new(
+                    BackendPool::new(&r.backend, provider)
+                        .map_err(|e| err(format!("backend {}: {e}", r.backend.name)))?,
+                ),
+                presets: r.presets.clone(),
+                headers: r.request_headers.clone(),
+            })
+        })
+        .collect::<Result<_, CompileError>>()?;
+    Ok(CompiledServer {
+        name: s.name.clone(),
+        hostnames: s.hostnames.clone(),
+        tls,
+        verifier,
+        required: matches!(auth, ClientAuth::Required(_)),
+        optional: matches!(auth, ClientAuth::Optional(_)),
+        exclusion_paths,
+        routes,
+        refusal: s.refusal.clone(),
+    })
+}
+
+fn server_config(
+    tls: &ServerTls,
+    protocol: Protocol,
+    provider: &Arc<CryptoProvider>,
+) -> Result<(Arc<ServerConfig>, Arc<ClientAuthVerifier>), rustls::Error> {
+    let provider = Arc::new(policy_provider(&tls.policy, provider)?);
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls.policy.min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let verifier = Arc::new(ClientAuthVerifier::new(
+        &tls.client_auth,
+        protocol == Protocol::Tls,
+        &provider,
+    )?);
+    let chain: Vec<CertificateDer<'static>> = tls
+        .certificate
+        .chain
+        .iter()
+        .map(|d| CertificateDer::from(d.0.clone()))
+        .collect();
+    let key = match &tls.certificate.key {
+        PrivateKey::Pkcs8(d) => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(d.0.clone())),
+        PrivateKey::Pkcs1(d) => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(d.0.clone())),
+        PrivateKey::Sec1(d) => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(d.0.clone())),
+    };
+    let mut cfg = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)?
+        .with_client_cert_verifier(verifier.clone())
+        .with_single_cert(chain, key)?;
+    if protocol == Protocol::Https {
+        cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
+    Ok((Arc::new(cfg), verifier))
+}
+
+/// The provider restricted to the policy's cipher suites (all of aws-lc-rs's when none are
+/// named: every one of them is forward-secret AEAD).
+fn policy_provider(
+    policy: &SslPolicy,
+    base: &Arc<CryptoProvider>,
+) -> Result<CryptoProvider, rustls::Error> {
+    let mut provider = (**base).clone();
+    if !policy.cipher_suites.is_empty() {
+        provider.cipher_suites = policy
+            .cipher_suites
+            .iter()
+            .map(|name| {
+                crate::crypto::cipher_suite(name).ok_or_else(|| {
+                    rustls::Error::General(format!("cipher suite {name} is not supported"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(provider)
+}

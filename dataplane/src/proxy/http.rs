@@ -1,0 +1,308 @@
+//! One HTTP request through the gateway, in the order the checks apply:
+//! SNI/Host agreement (421) → listener refused (503) → client certificate gate (400, except on
+//! exclusion paths) → route (404) → strip identity headers, set the gateway's → backend
+//! (502/503/504) → access log.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{HeaderMap, Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use tokio::sync::watch;
+
+use super::backend::{BackendError, Body};
+use super::client_auth::{Reason, Verdict};
+use super::compiled::{CompiledServer, CompiledSnapshot};
+use super::identity;
+use super::serve::{TlsInfo, unix_now};
+use super::telemetry::Telemetry;
+
+/// What a connection knows while serving its requests.
+pub struct ConnCtx {
+    /// The local port.
+    pub port: u16,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The handshake's facts; `None` on plain HTTP.
+    pub tls: Option<TlsInfo>,
+    /// The latest snapshot (routes and verifiers are read per request).
+    pub config: watch::Receiver<Arc<CompiledSnapshot>>,
+    /// Counters and the access log.
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+];
+
+/// Serves one request.
+pub async fn handle(
+    req: Request<Incoming>,
+    ctx: Arc<ConnCtx>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let host = request_host(&req);
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let version = format!("{:?}", req.version());
+    let mut log = Outcome {
+        listener: "-".into(),
+        upstream: None,
+        verdict: Verdict::None,
+        error: None,
+    };
+    let response = proxy(req, &host, &ctx, &mut log).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    ctx.telemetry.request(&log.listener, status, elapsed);
+    let cert = ctx.tls.as_ref().and_then(|t| t.cert.as_ref());
+    ctx.telemetry.access(serde_json::json!({
+        "time": identity::rfc3339(unix_now()),
+        "listener": log.listener,
+        "clientIp": ctx.peer.ip().to_string(),
+        "method": method,
+        "host": host,
+        "path": path,
+        "protocol": version,
+        "status": status,
+        "upstream": log.upstream.map(|u| u.to_string()),
+        "durationMs": elapsed.as_secs_f64() * 1000.0,
+        "sni": ctx.tls.as_ref().and_then(|t| t.sni.clone()),
+        "sslProtocol": ctx.tls.as_ref().map(|t| t.version),
+        "sslCipher": ctx.tls.as_ref().map(|t| t.cipher),
+        "sslClientVerify": log.verdict.to_string(),
+        "sslClientCertificateFingerprint": cert.map(|c| c.thumbprint()),
+        "sslClientCertificateIssuerName": cert.map(|c| c.info.issuer.to_string()),
+        "sslClientCertificateSubjectName": cert.map(|c| c.info.subject.to_string()),
+        "error": log.error,
+    }));
+    Ok(response)
+}
+
+/// What the access log learns along the way.
+struct Outcome {
+    listener: String,
+    upstream: Option<SocketAddr>,
+    verdict: Verdict,
+    error: Option<String>,
+}
+
+async fn proxy(
+    mut req: Request<Incoming>,
+    host: &str,
+    ctx: &ConnCtx,
+    log: &mut Outcome,
+) -> Response<Body> {
+    let config = ctx.config.borrow().clone();
+    let Some(port) = config.ports.get(&ctx.port) else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable: this port is no longer configured",
+        );
+    };
+    let server: &Arc<CompiledServer> = match (
+        &ctx.tls,
+        port.select((!host.is_empty()).then_some(host)),
+    ) {
+        (Some(tls), Some(s)) if s.name != tls.server.name => {
+            // The Host belongs to another TLS configuration than the one the connection was
+            // opened with (SNI): answering would let a client reach an mTLS host over a
+            // connection that never presented that host's client-certificate requirements.
+            log.listener = tls.server.name.clone();
+            return text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "421 Misdirected Request: the Host header does not match the TLS server name (SNI) of this connection",
+            );
+        }
+        (_, Some(s)) => s,
+        (Some(tls), None) if host.is_empty() => {
+            match port.servers.iter().find(|s| s.name == tls.server.name) {
+                Some(s) => s,
+                None => {
+                    return text(
+                        StatusCode::NOT_FOUND,
+                        "404 Not Found: no listener for this host",
+                    );
+                }
+            }
+        }
+        (_, None) => {
+            return text(
+                StatusCode::NOT_FOUND,
+                "404 Not Found: no listener for this host",
+            );
+        }
+    };
+    log.listener = server.name.clone();
+    if let Some(r) = &server.refusal {
+        log.error = Some(r.message.clone());
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable: this listener's configuration is invalid and it refuses traffic",
+        );
+    }
+    let verdict = ctx
+        .tls
+        .as_ref()
+        .map_or(Verdict::None, |t| t.verdict_under(server.verifier.as_ref()));
+    log.verdict = verdict.clone();
+    let refused = match &verdict {
+        Verdict::Success => None,
+        Verdict::Failed(r) if server.optional => Some(*r),
+        Verdict::Failed(r) if server.required => Some(*r),
+        Verdict::None if server.required => Some(Reason::NoCertificate),
+        _ => None,
+    };
+    if let Some(reason) = refused
+        && !server.is_excluded(req.uri().path())
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "400 Bad Request: client certificate refused: {}",
+                reason.description()
+            ),
+        );
+    }
+    let Some(route) = server.route(host, req.uri().path()) else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "404 Not Found: no route matches this path",
+        );
+    };
+
+    let headers = req.headers_mut();
+    strip_hop_by_hop(headers);
+    identity::strip(headers, &route.headers);
+    let cert = ctx.tls.as_ref().and_then(|t| t.cert.as_ref());
+    identity::set(headers, &route.presets, &route.headers, cert, &verdict);
+    forwarded(headers, ctx, host);
+    if let Some(h) = route
+        .backend
+        .host_override
+        .as_deref()
+        .and_then(|h| HeaderValue::from_str(h).ok())
+    {
+        headers.insert(header::HOST, h);
+    } else if !headers.contains_key(header::HOST)
+        && let Ok(h) = HeaderValue::from_str(host)
+    {
+        headers.insert(header::HOST, h);
+    }
+    *req.version_mut() = Version::HTTP_11;
+    let req = req.map(|b| b.boxed());
+    match route.backend.send(req).await {
+        Ok((endpoint, resp)) => {
+            log.upstream = Some(endpoint);
+            let mut resp = resp.map(|b| b.boxed());
+            strip_hop_by_hop(resp.headers_mut());
+            resp
+        }
+        Err(e) => {
+            log.error = Some(e.to_string());
+            match e {
+                BackendError::NoEndpoints(_) => text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "503 Service Unavailable: the backend has no ready endpoints",
+                ),
+                BackendError::Timeout(..) => text(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "504 Gateway Timeout: the backend did not answer in time",
+                ),
+                BackendError::Failed(..) => text(
+                    StatusCode::BAD_GATEWAY,
+                    "502 Bad Gateway: the backend could not be reached",
+                ),
+            }
+        }
+    }
+}
+
+/// The request's host, lowercase and without port: the `:authority` (HTTP/2) or `Host`.
+fn request_host(req: &Request<Incoming>) -> String {
+    let raw = req
+        .uri()
+        .authority()
+        .map(|a| a.host().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
+    let host = if raw.starts_with('[') {
+        raw.split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
+    } else {
+        raw.rsplit_once(':')
+            .map_or(raw.as_str(), |(h, _)| h)
+            .to_owned()
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in Connection are hop-by-hop too.
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
+        .collect();
+    for name in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(named.iter().map(String::as_str))
+    {
+        headers.remove(name);
+    }
+}
+
+fn forwarded(headers: &mut HeaderMap, ctx: &ConnCtx, host: &str) {
+    let ip = ctx.peer.ip().to_string();
+    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip,
+    };
+    let proto = if ctx.tls.is_some() { "https" } else { "http" };
+    for (name, value) in [
+        ("x-forwarded-for", xff.as_str()),
+        ("x-forwarded-proto", proto),
+        ("x-forwarded-host", host),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.insert(name, v);
+        }
+    }
+}
+
+/// A one-line plain-text answer from the gateway itself.
+pub fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(format!("{body}\n")))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}

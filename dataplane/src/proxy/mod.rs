@@ -1,0 +1,169 @@
+//! The proxy: serves a [`Snapshot`](crate::config::Snapshot) on real sockets.
+//!
+//! Hot swap: each snapshot is compiled (rustls configs, verifiers, backend pools) before it is
+//! published through a `watch` channel; a snapshot that does not compile is rejected whole and
+//! the previous one keeps serving. New connections read the latest value; connections in
+//! flight keep the handshake they made and finish; each request reads the latest routes.
+
+mod backend;
+pub mod client_auth;
+mod compiled;
+mod http;
+pub mod identity;
+mod serve;
+mod telemetry;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use compiled::{CompileError, CompiledSnapshot};
+pub use telemetry::Telemetry;
+
+use crate::config::{Protocol, Snapshot};
+
+/// How the gateway runs.
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    /// Address the Listener ports bind on.
+    pub bind: IpAddr,
+    /// Write the JSON access log to stdout.
+    pub access_log: bool,
+}
+
+/// A running gateway.
+#[derive(Clone)]
+pub struct Gateway {
+    config: watch::Sender<Arc<CompiledSnapshot>>,
+    provider: Arc<CryptoProvider>,
+    telemetry: Arc<Telemetry>,
+    options: GatewayOptions,
+}
+
+impl Gateway {
+    /// A gateway serving nothing yet.
+    pub fn new(options: GatewayOptions) -> Self {
+        crate::crypto::install_default_provider();
+        let (config, _) = watch::channel(Arc::new(CompiledSnapshot::default()));
+        Self {
+            config,
+            provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            telemetry: Arc::new(Telemetry::new(options.access_log)),
+            options,
+        }
+    }
+
+    /// Compiles and publishes `snapshot`. On error nothing changes: the previous snapshot
+    /// keeps serving.
+    pub fn apply(&self, snapshot: &Snapshot) -> Result<(), CompileError> {
+        match CompiledSnapshot::compile(snapshot, &self.provider) {
+            Ok(compiled) => {
+                self.config.send_replace(Arc::new(compiled));
+                self.telemetry.config_applied();
+                Ok(())
+            }
+            Err(e) => {
+                self.telemetry.config_rejected();
+                Err(e)
+            }
+        }
+    }
+
+    /// Counters and the access log.
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
+    /// Opens and closes Listener ports as snapshots change; runs until the process ends.
+    pub async fn run(&self) {
+        let mut rx = self.config.subscribe();
+        let mut running: HashMap<u16, (Protocol, JoinHandle<()>)> = HashMap::new();
+        loop {
+            let current = rx.borrow_and_update().clone();
+            running.retain(|port, (protocol, task)| {
+                let keep = current
+                    .ports
+                    .get(port)
+                    .is_some_and(|p| p.protocol == *protocol);
+                if !keep {
+                    task.abort();
+                }
+                keep
+            });
+            for (port, cfg) in &current.ports {
+                if running.contains_key(port) {
+                    continue;
+                }
+                let addr = SocketAddr::new(self.options.bind, *port);
+                match TcpListener::bind(addr).await {
+                    Ok(listener) => {
+                        let task = tokio::spawn(serve::accept_loop(
+                            listener,
+                            *port,
+                            rx.clone(),
+                            self.telemetry.clone(),
+                        ));
+                        running.insert(*port, (cfg.protocol, task));
+                    }
+                    Err(e) => eprintln!(
+                        "portcullis: cannot listen on {addr}: {e}; will retry on the next configuration change"
+                    ),
+                }
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Serves `/healthz`, `/readyz` (ready once a snapshot is applied) and `/metrics`.
+    pub async fn serve_admin(&self, listener: TcpListener) {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let telemetry = self.telemetry.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: ::http::Request<hyper::body::Incoming>| {
+                        let t = telemetry.clone();
+                        async move {
+                            let resp = match req.uri().path() {
+                                "/healthz" => http::text(::http::StatusCode::OK, "ok"),
+                                "/readyz" if t.config_version() > 0 => {
+                                    http::text(::http::StatusCode::OK, "ready")
+                                }
+                                "/readyz" => http::text(
+                                    ::http::StatusCode::SERVICE_UNAVAILABLE,
+                                    "no configuration applied yet",
+                                ),
+                                "/metrics" => {
+                                    let mut r = http::text(::http::StatusCode::OK, &t.render());
+                                    r.headers_mut().insert(
+                                        ::http::header::CONTENT_TYPE,
+                                        ::http::HeaderValue::from_static(
+                                            "text/plain; version=0.0.4",
+                                        ),
+                                    );
+                                    r
+                                }
+                                _ => http::text(::http::StatusCode::NOT_FOUND, "not found"),
+                            };
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            });
+        }
+    }
+}
