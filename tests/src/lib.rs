@@ -5,6 +5,9 @@
 
 #![allow(clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod backend;
+pub mod client;
 pub mod cluster;
+pub mod gateway;
 pub mod manifests;
 pub mod pki;

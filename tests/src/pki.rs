@@ -56,6 +56,23 @@ impl Ca {
         self.leaf(cn, vec![], ExtendedKeyUsagePurpose::ClientAuth)
     }
 
+    /// A client certificate valid from `from_days` to `to_days` relative to now.
+    pub fn client_valid(&self, cn: &str, from_days: i64, to_days: i64) -> Leaf {
+        let key = key();
+        let mut params = CertificateParams::new(vec![]).expect("leaf params");
+        params.distinguished_name = dn(cn);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = OffsetDateTime::now_utc() + Duration::days(from_days);
+        params.not_after = OffsetDateTime::now_utc() + Duration::days(to_days);
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
+        Leaf {
+            cert,
+            key_pem: key.serialize_pem(),
+        }
+    }
+
     /// A server certificate (serverAuth EKU) for `hosts`, issued by this CA.
     pub fn server(&self, hosts: &[&str]) -> Leaf {
         let sans = hosts.iter().map(|h| (*h).to_owned()).collect();

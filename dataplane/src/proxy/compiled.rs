@@ -28,10 +28,12 @@ pub struct CompileError {
 }
 
 /// Everything the proxy serves, ready to use.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CompiledSnapshot {
     /// By port.
     pub ports: BTreeMap<u16, Arc<CompiledPort>>,
+    /// Identity headers removed from every client request (strip before set).
+    pub identity_headers: Vec<String>,
 }
 
 /// One port's virtual servers.
@@ -83,6 +85,15 @@ pub struct CompiledRoute {
     pub headers: Vec<HeaderRule>,
 }
 
+impl Default for CompiledSnapshot {
+    fn default() -> Self {
+        Self {
+            ports: BTreeMap::new(),
+            identity_headers: super::identity::identity_header_names([]),
+        }
+    }
+}
+
 impl CompiledSnapshot {
     /// Builds every rustls config, verifier and backend pool of `snapshot`.
     pub fn compile(
@@ -105,7 +116,16 @@ impl CompiledSnapshot {
                 }),
             );
         }
-        Ok(Self { ports })
+        let rules = snapshot
+            .ports
+            .iter()
+            .flat_map(|p| &p.servers)
+            .flat_map(|s| &s.routes)
+            .flat_map(|r| &r.request_headers);
+        Ok(Self {
+            ports,
+            identity_headers: super::identity::identity_header_names(rules),
+        })
     }
 }
 

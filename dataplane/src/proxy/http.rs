@@ -186,7 +186,7 @@ async fn proxy(
 
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
-    identity::strip(headers, &route.headers);
+    identity::strip(headers, &config.identity_headers, &route.headers);
     let cert = ctx.tls.as_ref().and_then(|t| t.cert.as_ref());
     identity::set(headers, &route.presets, &route.headers, cert, &verdict);
     forwarded(headers, ctx, host);

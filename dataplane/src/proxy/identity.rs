@@ -64,14 +64,33 @@ impl ClientCertificate {
     }
 }
 
-/// Removes every identity header and every header a rule of this route sets.
-pub fn strip(headers: &mut HeaderMap, rules: &[HeaderRule]) {
-    for name in IDENTITY_HEADERS {
-        headers.remove(name);
+/// Removes the identity headers in `names` (see [`identity_header_names`]) and every header
+/// this route's rules set.
+pub fn strip(headers: &mut HeaderMap, names: &[String], rules: &[HeaderRule]) {
+    for name in names {
+        headers.remove(name.as_str());
     }
     for rule in rules {
         headers.remove(rule.name.as_str());
     }
+}
+
+/// Every header that carries client identity anywhere in the gateway: the presets' and each
+/// rule whose value uses a server variable, on any listener. A client may not send one of
+/// them on any listener, since a backend behind two listeners may trust it from either.
+pub fn identity_header_names<'a>(rules: impl IntoIterator<Item = &'a HeaderRule>) -> Vec<String> {
+    let mut names: Vec<String> = IDENTITY_HEADERS.iter().map(|s| (*s).to_owned()).collect();
+    for rule in rules {
+        let uses_variable = rule
+            .value
+            .0
+            .iter()
+            .any(|p| matches!(p, TemplatePart::Variable(_)));
+        if uses_variable && !names.contains(&rule.name) {
+            names.push(rule.name.clone());
+        }
+    }
+    names
 }
 
 /// Sets the presets' and rules' headers for this connection's identity.

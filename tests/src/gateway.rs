@@ -1,0 +1,124 @@
+//! `portcullis run` as a user runs it: the real binary as a child process, on a directory of
+//! manifests, stopped by its PID when the test ends.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `portcullis run`.
+pub struct Standalone {
+    child: Child,
+    /// The admin server.
+    pub admin: SocketAddr,
+    stderr: PathBuf,
+    stdout: PathBuf,
+    _logs: tempfile::TempDir,
+}
+
+/// The `portcullis` binary next to the test executables (built by `cargo test --workspace`).
+pub fn portcullis_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("portcullis"))
+        .expect("target dir");
+    assert!(
+        bin.exists(),
+        "{} is missing: run `cargo build --bin portcullis` (cargo test --workspace builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A free port on 127.0.0.1 (bound and released; the gateway binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind port 0")
+        .port()
+}
+
+impl Standalone {
+    /// Starts `portcullis run -f dir`, waits until it is ready and `ports` accept connections.
+    pub fn start(dir: &Path, ports: &[u16]) -> Self {
+        let logs = tempfile::tempdir().expect("log dir");
+        let stderr = logs.path().join("stderr.log");
+        let stdout = logs.path().join("stdout.log");
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port())
+            .parse()
+            .expect("admin addr");
+        let child = Command::new(portcullis_bin())
+            .args([
+                "run",
+                "--bind",
+                "127.0.0.1",
+                "--poll-ms",
+                "200",
+                "--admin",
+                &admin.to_string(),
+                "-f",
+            ])
+            .arg(dir)
+            .stdout(Stdio::from(
+                std::fs::File::create(&stdout).expect("stdout log"),
+            ))
+            .stderr(Stdio::from(
+                std::fs::File::create(&stderr).expect("stderr log"),
+            ))
+            .spawn()
+            .expect("start portcullis run");
+        let gw = Self {
+            child,
+            admin,
+            stderr,
+            stdout,
+            _logs: logs,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for port in ports {
+            while TcpStream::connect(("127.0.0.1", *port)).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "port {port} never opened; stderr:\n{}",
+                    gw.stderr()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        gw
+    }
+
+    /// What the gateway wrote on stderr (its operational log).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The access log (stdout), one JSON object per line.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.
+    pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+        let deadline = Instant::now() + limit;
+        loop {
+            if check() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        // Only the process this harness started, by its PID.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

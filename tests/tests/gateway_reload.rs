@@ -1,0 +1,158 @@
+//! Rotating the client CA in the watched directory: who is admitted changes within 2 s, a
+//! download already running finishes, and an invalid edit changes nothing and is logged.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::client::{Identity, rustls_get};
+use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::manifests::Manifests;
+use portcullis_tests::pki::{Ca, Leaf};
+
+fn manifests(ca_bundle: &[u8], server: &Leaf, port: u16, backend_port: u16) -> Manifests {
+    Manifests::new()
+        .ca_secret("default", "partner-ca", ca_bundle)
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .ssl_profile("default", "partner", "Required", &["partner-ca"])
+        .https_listener(
+            "default/api",
+            port,
+            "secure.example",
+            Some("gw-tls"),
+            Some("partner"),
+            "echo",
+        )
+        .service("default", "echo", "127.0.0.1", backend_port)
+}
+
+/// Writes the manifests atomically (write, then rename), as editors and GitOps agents do.
+fn publish(m: &Manifests, dir: &std::path::Path) {
+    let staging = tempfile::tempdir_in(dir.parent().expect("parent")).expect("staging dir");
+    let path = m.write(staging.path());
+    std::fs::rename(path, dir.join("manifests.yaml")).expect("rename");
+}
+
+fn get(port: u16, server_root: &Ca, leaf: &Leaf) -> u16 {
+    let chain = leaf.pem();
+    rustls_get(
+        port,
+        "secure.example",
+        "/",
+        &server_root.pem(),
+        Some(Identity {
+            chain_pem: &chain,
+            key_pem: leaf.key_pem(),
+        }),
+    )
+    .map_or(0, |(status, _)| status)
+}
+
+#[test]
+fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
+    let (ca_a, ca_b) = (Ca::root("Partner A"), Ca::root("Partner B"));
+    let (client_a, client_b) = (ca_a.client("device-a"), ca_b.client("device-b"));
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["secure.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let root = tempfile::tempdir().expect("temp");
+    let dir = root.path().join("conf");
+    std::fs::create_dir(&dir).expect("conf dir");
+    publish(
+        &manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()),
+        &dir,
+    );
+    let gw = Standalone::start(&dir, &[port]);
+    assert_eq!(get(port, &server_root, &client_a), 200, "{}", gw.stderr());
+    assert_eq!(get(port, &server_root, &client_b), 400);
+
+    // A 6 MiB download (about 2 s from the slow backend) over a connection made with A.
+    let pems = tempfile::tempdir().expect("pems");
+    let write = |n: &str, t: &str| {
+        let p = pems.path().join(n);
+        std::fs::write(&p, t).expect("write");
+        p.display().to_string()
+    };
+    let (cert, key, cacert) = (
+        write("a.pem", &client_a.pem()),
+        write("a.key", client_a.key_pem()),
+        write("ca.pem", &server_root.pem()),
+    );
+    let out = pems.path().join("download.bin");
+    let size = 6 * 1024 * 1024;
+    let mut download = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "30",
+            "--resolve",
+            &format!("secure.example:{port}:127.0.0.1"),
+            "--cacert",
+            &cacert,
+            "--cert",
+            &cert,
+            "--key",
+            &key,
+            "-o",
+        ])
+        .arg(&out)
+        .arg(format!("https://secure.example:{port}/stream/{size}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start curl");
+    assert!(
+        Standalone::eventually(Duration::from_secs(5), || std::fs::metadata(&out)
+            .is_ok_and(|m| m.len() > 0)),
+        "download never started"
+    );
+
+    let rotated = Instant::now();
+    publish(
+        &manifests(ca_b.pem().as_bytes(), &server, port, backend.addr.port()),
+        &dir,
+    );
+    let switched = Standalone::eventually(Duration::from_secs(2), || {
+        get(port, &server_root, &client_b) == 200 && get(port, &server_root, &client_a) == 400
+    });
+    assert!(
+        switched,
+        "rotation not applied within 2 s:\n{}",
+        gw.stderr()
+    );
+    let took = rotated.elapsed();
+
+    let status = download.wait().expect("curl");
+    assert!(status.success(), "the download was dropped by the rotation");
+    assert_eq!(
+        std::fs::metadata(&out).expect("download").len(),
+        size as u64,
+        "download truncated"
+    );
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+
+    // An invalid edit: logged, nothing changes.
+    publish(
+        &manifests(b"not a certificate", &server, port, backend.addr.port()),
+        &dir,
+    );
+    assert!(
+        Standalone::eventually(Duration::from_secs(3), || gw
+            .stderr()
+            .contains("last good configuration keeps serving")),
+        "invalid edit not reported:\n{}",
+        gw.stderr()
+    );
+    assert!(
+        gw.stderr()
+            .contains("Secret default/partner-ca key ca.crt is not a certificate"),
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(
+        get(port, &server_root, &client_b),
+        200,
+        "the last good configuration must keep serving"
+    );
+    assert_eq!(get(port, &server_root, &client_a), 400);
+}
