@@ -200,7 +200,9 @@ fn refused_clients_get_400_with_their_reason() {
     let sibling = env.root.intermediate("Partner Sibling");
     let expired = env.int.client_valid("old-device", -30, -1);
     let server_eku = env.int.server(&["not-a-client.example"]);
-    let cases: Vec<(&str, Option<(Leaf, &Ca)>, &str)> = vec![
+    /// A refusal case: name, the client's leaf and issuing CA (none: no certificate), reason.
+    type Case<'a> = (&'a str, Option<(Leaf, &'a Ca)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
         ("no certificate", None, "no client certificate presented"),
         (
             "another CA",
