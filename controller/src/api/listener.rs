@@ -44,7 +44,8 @@ use super::{SecretRef, SslProfileRef};
 #[x_kube(
     validation = Rule::new("self.protocol == 'HTTP' || has(self.sslCertificate)").message("HTTPS and TLS listeners need sslCertificate (a kubernetes.io/tls Secret)"),
     validation = Rule::new("self.protocol != 'HTTP' || (!has(self.sslCertificate) && !has(self.sslProfile))").message("an HTTP listener takes neither sslCertificate nor sslProfile; use protocol HTTPS"),
-    validation = Rule::new("self.protocol != 'TLS' || (has(self.rules) && size(self.rules) == 1)").message("a TLS listener has exactly one rule, naming its backend")
+    validation = Rule::new("self.protocol != 'TLS' || (has(self.rules) && size(self.rules) == 1)").message("a TLS listener has exactly one rule, naming its backend"),
+    validation = Rule::new("!has(self.redirectToHttpsPort) || self.protocol == 'HTTP'").message("redirectToHttpsPort applies only to HTTP listeners")
 )]
 pub struct ListenerSpec {
     /// `HTTPS` (TLS, then HTTP/1.1 or HTTP/2), `TLS` (TLS-terminating TCP proxy) or `HTTP`.
@@ -67,6 +68,11 @@ pub struct ListenerSpec {
     /// the default policy and asks for no client certificate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_profile: Option<SslProfileRef>,
+    /// HTTP listeners only: answer every request with a permanent redirect (308) to the same
+    /// host and path over HTTPS on this port, instead of routing it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub redirect_to_https_port: Option<i32>,
     /// Routing rules, first match wins. A TLS listener has exactly one, without matches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64))]

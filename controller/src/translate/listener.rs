@@ -68,6 +68,24 @@ pub(crate) fn translate(
         ListenerProtocol::Https | ListenerProtocol::Tls => server_tls(l, namespace, ctx, report),
     };
     let routes = routes(l, namespace, &hostnames, ctx, report);
+    let redirect_https_port = spec.redirect_to_https_port.and_then(|p| {
+        if spec.protocol != ListenerProtocol::Http {
+            report.invalid(
+                "spec.redirectToHttpsPort",
+                "InvalidRedirect",
+                "redirectToHttpsPort applies only to HTTP listeners",
+            );
+        }
+        let port = u16::try_from(p).ok().filter(|p| *p > 0);
+        if port.is_none() {
+            report.invalid(
+                "spec.redirectToHttpsPort",
+                "InvalidPort",
+                format!("port {p} is outside 1-65535"),
+            );
+        }
+        port
+    });
     let refusal = (report.errors() > 0).then(|| Refusal {
         reason: "InvalidListener".into(),
         message: format!(
@@ -87,6 +105,7 @@ pub(crate) fn translate(
         } else {
             routes
         },
+        redirect_https_port,
         refusal,
     }
 }

@@ -63,6 +63,9 @@ pub struct VirtualServer {
     pub tls: Option<ServerTls>,
     /// Routes in match order.
     pub routes: Vec<Route>,
+    /// Plain HTTP only: redirect every request to HTTPS on this port instead of routing.
+    #[serde(default)]
+    pub redirect_https_port: Option<u16>,
     /// Set when the Listener's configuration is invalid: the dataplane refuses its traffic
     /// rather than serve it with less protection than asked for (fail closed).
     pub refusal: Option<Refusal>,

@@ -66,6 +66,8 @@ pub struct CompiledServer {
     pub exclusion_paths: Vec<String>,
     /// Routes in order.
     pub routes: Vec<CompiledRoute>,
+    /// Redirect every request to HTTPS on this port (plain HTTP listeners).
+    pub redirect_https_port: Option<u16>,
     /// Set when the server refuses all traffic.
     pub refusal: Option<Refusal>,
 }
@@ -230,6 +232,7 @@ fn compile_server(
         optional: matches!(auth, ClientAuth::Optional(_)),
         exclusion_paths,
         routes,
+        redirect_https_port: s.redirect_https_port,
         refusal: s.refusal.clone(),
     })
 }

@@ -154,6 +154,21 @@ async fn proxy(
             "503 Service Unavailable: this listener's configuration is invalid and it refuses traffic",
         );
     }
+    if let Some(https) = server.redirect_https_port {
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        let location = match https {
+            443 => format!("https://{host}{target}"),
+            port => format!("https://{host}:{port}{target}"),
+        };
+        let mut resp = text(
+            StatusCode::PERMANENT_REDIRECT,
+            &format!("308 Permanent Redirect: {location}"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&location) {
+            resp.headers_mut().insert(header::LOCATION, v);
+        }
+        return resp;
+    }
     let verdict = ctx
         .tls
         .as_ref()
