@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use as real peers: openssl (reference output, later the OCSP
-# responder) and curl (a real TLS client).
+# Debian packages the tests use as real peers: openssl (reference output, the quickstart's
+# PKI, later the OCSP responder), curl (a real TLS client) and python3 (the quickstart's demo
+# backend).
 need=()
-for pkg_cmd in openssl:openssl curl:curl; do
+for pkg_cmd in openssl:openssl curl:curl python3:python3; do
   command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || need+=("${pkg_cmd%%:*}")
 done
 if [ "${#need[@]}" -gt 0 ]; then
@@ -42,5 +43,17 @@ set -e
 # One closing line over every test binary, so the total is read at a glance (and by CI).
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s+=$1} END {print s+0}')
+
+# The README's quickstart, from this checkout, on free ports.
+qs_status=0
+if [ "$status" -eq 0 ]; then
+  free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+  qs_dir=$(mktemp -d)
+  QUICKSTART_DIR="$qs_dir" QUICKSTART_PORT=$(free_port) QUICKSTART_ECHO_PORT=$(free_port) \
+    QUICKSTART_ADMIN_PORT=$(free_port) ./scripts/quickstart.sh --check || qs_status=$?
+  rm -rf "$qs_dir"
+  if [ "$qs_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
 echo "tests: $passed passed, $failed failed"
-exit "$status"
+[ "$status" -eq 0 ] || exit "$status"
+exit "$qs_status"
