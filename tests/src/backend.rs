@@ -1,6 +1,6 @@
-//! An in-process HTTP backend that tells the test what reached it: path, method, headers and
-//! how many body bytes. `/stream/<n>` answers `n` bytes slowly, for downloads that must
-//! survive a configuration change.
+//! An in-process HTTP(S) backend that tells the test what reached it: path, method, headers,
+//! body size, HTTP version and which address served it. `/stream/<n>` answers `n` bytes
+//! slowly, for downloads that must survive a configuration change; `/sleep/<ms>` answers late.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,6 +21,13 @@ pub struct EchoBackend {
 impl EchoBackend {
     /// Starts the backend on 127.0.0.1, port 0, in a thread of its own.
     pub fn start() -> Self {
+        Self::start_on("127.0.0.1:0".parse().expect("addr"), None)
+    }
+
+    /// Starts the backend on `addr`, speaking HTTPS with `tls` (certificate chain PEM, key
+    /// PEM) when given; answers report which address served them (`"server"`).
+    pub fn start_on(addr: SocketAddr, tls: Option<(String, String)>) -> Self {
+        let acceptor = tls.map(|(chain, key)| tls_acceptor(&chain, &key));
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -29,20 +36,30 @@ impl EchoBackend {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                let listener = tokio::net::TcpListener::bind(addr)
                     .await
                     .expect("bind backend");
-                tx.send(listener.local_addr().expect("addr"))
-                    .expect("send addr");
+                let local = listener.local_addr().expect("addr");
+                tx.send(local).expect("send addr");
                 loop {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
+                    let acceptor = acceptor.clone();
                     tokio::spawn(async move {
-                        let svc = hyper::service::service_fn(answer);
-                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                            .serve_connection(TokioIo::new(stream), svc)
-                            .await;
+                        let svc = hyper::service::service_fn(move |req| answer(req, local));
+                        let builder =
+                            hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                        match acceptor {
+                            Some(a) => {
+                                if let Ok(tls) = a.accept(stream).await {
+                                    let _ = builder.serve_connection(TokioIo::new(tls), svc).await;
+                                }
+                            }
+                            None => {
+                                let _ = builder.serve_connection(TokioIo::new(stream), svc).await;
+                            }
+                        }
                     });
                 }
             });
@@ -53,10 +70,34 @@ impl EchoBackend {
     }
 }
 
+fn tls_acceptor(chain: &str, key: &str) -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(chain.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .expect("backend chain");
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("backend key");
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("backend cert");
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(cfg))
+}
+
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-async fn answer(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+async fn answer(req: Request<Incoming>, server: SocketAddr) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
+    if let Some(ms) = path
+        .strip_prefix("/sleep/")
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     if let Some(n) = path
         .strip_prefix("/stream/")
         .and_then(|n| n.parse::<usize>().ok())
@@ -67,6 +108,7 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
         return Ok(Response::new(StreamBody::new(stream).boxed()));
     }
     let method = req.method().to_string();
+    let req_version = req.version();
     let headers: serde_json::Map<String, serde_json::Value> = req
         .headers()
         .iter()
@@ -84,8 +126,10 @@ async fn answer(req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
             bytes += data.len();
         }
     }
-    let json =
-        serde_json::json!({"path": path, "method": method, "headers": headers, "bodyBytes": bytes});
+    let json = serde_json::json!({
+        "path": path, "method": method, "headers": headers, "bodyBytes": bytes,
+        "server": server.to_string(), "version": format!("{req_version:?}"),
+    });
     Ok(Response::new(
         http_body_util::Full::new(Bytes::from(json.to_string())).boxed(),
     ))

@@ -24,7 +24,12 @@ impl Env {
         let root = Ca::root("Partner Root");
         let int = root.intermediate("Partner Issuing");
         let server_root = Ca::root("Server Root");
-        let server = server_root.server(&["secure.example", "pass.example", "open.example"]);
+        let server = server_root.server(&[
+            "secure.example",
+            "pass.example",
+            "open.example",
+            "opt.example",
+        ]);
         let backend = EchoBackend::start();
         let port = free_port();
         let listener = |name: &str, host: &str, profile: Option<&str>, headers: Value| {
@@ -57,6 +62,8 @@ impl Env {
                         {"name": "X-Client-Verify", "value": "{var_client_certificate_verification}"}]})))
             .with(listener("pass", "pass.example", Some("pass"), json!({"presets": ["NginxSslClient"]})))
             .with(listener("open", "open.example", None, json!({})))
+            .with(profile("opt", json!({"mode": "Optional", "trustedClientCertificates": [{"name": "partner-ca"}]})))
+            .with(listener("opt", "opt.example", Some("opt"), json!({"presets": ["NginxSslClient"]})))
             .service("default", "echo", "127.0.0.1", backend.addr.port());
         let dir = tempfile::tempdir().expect("manifest dir");
         m.write(dir.path());
@@ -378,4 +385,48 @@ fn host_of_another_tls_config_than_the_sni_gets_421() {
     assert!(status(&out).1.starts_with("421"), "{out}");
     let (_, out, _) = env.curl("open.example", "/", &[], &f);
     assert!(status(&out).1.starts_with("200"), "{out}");
+}
+
+#[test]
+fn optional_admits_without_a_certificate_but_not_with_a_bad_one() {
+    let env = Env::start();
+    let root = env.server_root.pem();
+    let (status, body) = rustls_get(env.port, "opt.example", "/", &root, None).expect("request");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers(&body)["ssl-client-verify"], "NONE");
+    let good = env.int.client("device-1");
+    let chain = format!("{}{}", good.pem(), env.int.pem());
+    let (status, body) = rustls_get(
+        env.port,
+        "opt.example",
+        "/",
+        &root,
+        Some(Identity {
+            chain_pem: &chain,
+            key_pem: good.key_pem(),
+        }),
+    )
+    .expect("request");
+    assert_eq!(
+        (status, headers(&body)["ssl-client-verify"].clone()),
+        (200, json!("SUCCESS"))
+    );
+    let bad = Ca::root("Other Root").client("intruder");
+    let chain = bad.pem();
+    let (status, body) = rustls_get(
+        env.port,
+        "opt.example",
+        "/",
+        &root,
+        Some(Identity {
+            chain_pem: &chain,
+            key_pem: bad.key_pem(),
+        }),
+    )
+    .expect("request");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("unable to get local issuer certificate"),
+        "{body}"
+    );
 }

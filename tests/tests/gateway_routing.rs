@@ -1,0 +1,164 @@
+//! Routing: exact and prefix paths on segment boundaries, wildcard hosts, round robin over
+//! endpoints, HTTPS backends verified against their own CA (HTTP/2 by ALPN), and the status
+//! a client gets when a backend cannot answer.
+
+use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::client::curl;
+use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::manifests::Manifests;
+use portcullis_tests::pki::Ca;
+use serde_json::{Value, json};
+
+fn service(name: &str, target: u16, addresses: &[&str]) -> [Value; 2] {
+    [
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "default"},
+               "spec": {"ports": [{"port": 80, "targetPort": target}]}}),
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": format!("{name}-1"), "namespace": "default",
+                            "labels": {"kubernetes.io/service-name": name}},
+               "addressType": "IPv4",
+               "endpoints": addresses.iter().map(|a| json!({"addresses": [a]})).collect::<Vec<_>>(),
+               "ports": [{"port": target}]}),
+    ]
+}
+
+fn rule(path_type: &str, path: &str, svc: &str, settings: Option<Value>) -> Value {
+    let mut r = json!({"matches": [{"path": {"type": path_type, "value": path}}], "backend": {"service": svc, "port": 80}});
+    if let Some(s) = settings {
+        r["backendSettings"] = s;
+    }
+    r
+}
+
+#[test]
+fn routes_pick_backends_and_failures_have_clear_statuses() {
+    let a = EchoBackend::start();
+    let a2 = EchoBackend::start_on(
+        format!("127.0.0.2:{}", a.addr.port())
+            .parse()
+            .expect("addr"),
+        None,
+    );
+    let b = EchoBackend::start();
+    let backend_ca = Ca::root("Backend Root");
+    let cert = backend_ca.server(&["echo.internal"]);
+    let c = EchoBackend::start_on(
+        "127.0.0.1:0".parse().expect("addr"),
+        Some((cert.pem(), cert.key_pem().to_owned())),
+    );
+    let dead_port = free_port();
+    let port = free_port();
+
+    let https = |trust: &str| {
+        Some(
+            json!({"protocol": "HTTPS", "trustedRootCertificates": [{"name": trust}], "hostName": "echo.internal"}),
+        )
+    };
+    let listener = json!({"apiVersion": "portcullis.io/v1alpha1", "kind": "Listener",
+    "metadata": {"name": "app", "namespace": "default"},
+    "spec": {"protocol": "HTTP", "port": port, "hostnames": ["app.example", "*.wild.example"], "rules": [
+        rule("Exact", "/api/exact", "svc-b", None),
+        {"matches": [{"host": "x.wild.example"}], "backend": {"service": "svc-b", "port": 80}},
+        rule("PathPrefix", "/api", "svc-a", None),
+        rule("PathPrefix", "/tls-wrong", "svc-c", https("other-ca")),
+        rule("PathPrefix", "/tls", "svc-c", https("backend-ca")),
+        rule("PathPrefix", "/empty", "svc-empty", None),
+        rule("PathPrefix", "/dead", "svc-dead", None),
+        rule("PathPrefix", "/sleep", "svc-a", Some(json!({"requestTimeoutSeconds": 1}))),
+    ]}});
+    let mut m = Manifests::new()
+        .with(listener)
+        .ca_secret("default", "backend-ca", backend_ca.pem().as_bytes())
+        .ca_secret("default", "other-ca", Ca::root("Other Root").pem().as_bytes())
+        .with(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc-empty", "namespace": "default"},
+                     "spec": {"ports": [{"port": 80, "targetPort": 1}]}}));
+    for doc in [
+        service("svc-a", a.addr.port(), &["127.0.0.1", "127.0.0.2"]),
+        service("svc-b", b.addr.port(), &["127.0.0.1"]),
+        service("svc-c", c.addr.port(), &["127.0.0.1"]),
+        service("svc-dead", dead_port, &["127.0.0.1"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        m = m.with(doc);
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+
+    let get = |host: &str, path: &str| -> (u16, Value) {
+        let (_, out, _) = curl(&[
+            "-H",
+            &format!("Host: {host}"),
+            "-w",
+            "\n%{http_code}",
+            &format!("http://127.0.0.1:{port}{path}"),
+        ]);
+        let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
+        (
+            code.parse().unwrap_or(0),
+            serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
+        )
+    };
+    let server = |v: &Value| v["server"].as_str().unwrap_or_default().to_owned();
+
+    let (code, v) = get("app.example", "/api/exact");
+    assert_eq!(
+        (code, server(&v)),
+        (200, b.addr.to_string()),
+        "Exact match goes to svc-b: {v}\n{}",
+        gw.stderr()
+    );
+    let (code, v) = get("app.example", "/api/exact/more");
+    assert_eq!(code, 200);
+    assert_ne!(
+        server(&v),
+        b.addr.to_string(),
+        "Exact must not match a longer path"
+    );
+    assert_eq!(
+        get("app.example", "/apix").0,
+        404,
+        "a prefix matches whole segments only"
+    );
+    assert_eq!(
+        server(&get("x.wild.example", "/anything").1),
+        b.addr.to_string(),
+        "wildcard host rule"
+    );
+    assert_eq!(
+        get("y.z.wild.example", "/api").0,
+        404,
+        "a wildcard covers exactly one label"
+    );
+
+    let seen: std::collections::BTreeSet<String> = (0..4)
+        .map(|_| server(&get("app.example", "/api/v1").1))
+        .collect();
+    assert_eq!(
+        seen,
+        [a.addr.to_string(), a2.addr.to_string()]
+            .into_iter()
+            .collect(),
+        "round robin over both endpoints"
+    );
+
+    let (code, v) = get("app.example", "/tls");
+    assert_eq!(
+        code,
+        200,
+        "HTTPS backend verified against its CA with SNI echo.internal: {v}\n{}",
+        gw.access_log()
+    );
+    assert_eq!(v["version"], "HTTP/2.0", "HTTP/2 to the backend by ALPN");
+    assert_eq!(v["headers"]["host"], "echo.internal", "host override");
+    assert_eq!(
+        get("app.example", "/tls-wrong").0,
+        502,
+        "a backend certificate from another CA is refused"
+    );
+    assert_eq!(get("app.example", "/empty").0, 503);
+    assert_eq!(get("app.example", "/dead").0, 502);
+    assert_eq!(get("app.example", "/sleep/3000").0, 504);
+}
