@@ -1,6 +1,8 @@
 //! Table-driven tests of translation rules: each case is the clean partner-API set with one
 //! deviation, and the diagnostic it must produce (object, field, reason).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use controller::manifests;
 use controller::translate::{Severity, Translation, translate};
 use portcullis_tests::manifests::Manifests;
@@ -81,6 +83,10 @@ fn each_rule_reports_object_field_and_reason() {
          "SslProfile/default/partner", "spec.sslPolicy", "InvalidSslPolicy", Severity::Error),
         ("TLS 1.3 minimum with only TLS 1.2 suites", base().edit("SslProfile", "partner", |p| p["spec"]["sslPolicy"] = json!({"policyType": "Custom", "minProtocolVersion": "TLSv1_3", "cipherSuites": ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"]})),
          "SslProfile/default/partner", "spec.sslPolicy.cipherSuites", "NoUsableCipherSuite", Severity::Error),
+        ("server key of another certificate", base().edit("Secret", "api-tls", |s| s["data"]["tls.key"] = json!(STANDARD.encode(Ca::root("Unrelated").key_pem()))),
+         "Listener/default/api", "spec.sslCertificate", "ServerKeyMismatch", Severity::Error),
+        ("certificate not covering the hostname", base().edit("Listener", "api", |l| l["spec"]["hostnames"] = json!(["www.example.org"])),
+         "Listener/default/api", "spec.hostnames[0]", "CertificateHostnameMismatch", Severity::Warning),
         ("expired CA", base().ca_secret("default", "partner-ca", expired.pem().as_bytes()),
          "SslProfile/default/partner", "spec.clientAuthConfiguration.trustedClientCertificates[0]", "CACertificateExpired", Severity::Warning),
     ];

@@ -68,10 +68,15 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
     tokio::spawn(async move { admin_gateway.serve_admin(admin).await });
 
     let mut ticker = tokio::time::interval(opts.poll);
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("portcullis: interrupted, exiting");
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ = terminate.recv() => {
+                eprintln!("portcullis: terminated, exiting");
                 return Ok(ExitCode::SUCCESS);
             }
             _ = ticker.tick() => {}

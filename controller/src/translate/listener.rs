@@ -67,6 +67,17 @@ pub(crate) fn translate(
         }
         ListenerProtocol::Https | ListenerProtocol::Tls => server_tls(l, namespace, ctx, report),
     };
+    if let Some(t) = &tls {
+        for (i, h) in hostnames.iter().enumerate() {
+            if !t.certificate.covers(h) {
+                report.warn(
+                    format!("spec.hostnames[{i}]"),
+                    "CertificateHostnameMismatch",
+                    format!("the server certificate in spec.sslCertificate does not cover {h}; clients that check the name will refuse it"),
+                );
+            }
+        }
+    }
     let routes = routes(l, namespace, &hostnames, ctx, report);
     let redirect_https_port = spec.redirect_to_https_port.and_then(|p| {
         if spec.protocol != ListenerProtocol::Http {

@@ -37,6 +37,11 @@ pub enum ServerCertError {
     /// A certificate in `tls.crt` does not parse.
     #[error("tls.crt: {0}")]
     BadCertificate(String),
+    /// `tls.key` does not belong to the leaf in `tls.crt`.
+    #[error(
+        "tls.key is not the private key of the first certificate in tls.crt (the leaf); put the leaf first and pair it with its own key"
+    )]
+    KeyMismatch,
     /// `tls.key` holds no usable key, or more than one.
     #[error(
         "tls.key must hold exactly one unencrypted PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)"
@@ -50,6 +55,7 @@ impl ServerCertError {
         match self {
             Self::NoCertificate | Self::BadCertificate(_) => "InvalidServerCertificate",
             Self::BadKey => "InvalidServerKey",
+            Self::KeyMismatch => "ServerKeyMismatch",
         }
     }
 }
@@ -81,7 +87,45 @@ impl ServerCertificate {
             })
             .collect();
         let [key] = <[PrivateKey; 1]>::try_from(keys).map_err(|_| ServerCertError::BadKey)?;
-        Ok(Self { chain, key })
+        let cert = Self { chain, key };
+        cert.check_key()?;
+        Ok(cert)
+    }
+
+    /// Checks that the key loads and belongs to the leaf, as the TLS library will need.
+    fn check_key(&self) -> Result<(), ServerCertError> {
+        use rustls::pki_types::{
+            CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer,
+            PrivateSec1KeyDer,
+        };
+        let key = match &self.key {
+            PrivateKey::Pkcs8(d) => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(d.0.clone())),
+            PrivateKey::Pkcs1(d) => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(d.0.clone())),
+            PrivateKey::Sec1(d) => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(d.0.clone())),
+        };
+        let chain = self
+            .chain
+            .iter()
+            .map(|d| CertificateDer::from(d.0.clone()))
+            .collect();
+        let provider = rustls::crypto::aws_lc_rs::default_provider();
+        match rustls::sign::CertifiedKey::from_der(chain, key, &provider) {
+            Ok(_) => Ok(()),
+            Err(rustls::Error::InconsistentKeys(_)) => Err(ServerCertError::KeyMismatch),
+            Err(_) => Err(ServerCertError::BadKey),
+        }
+    }
+
+    /// Whether the leaf's DNS names cover `host` (exactly, or by a one-label wildcard).
+    pub fn covers(&self, host: &super::Hostname) -> bool {
+        let Some(leaf) = self.leaf() else {
+            return false;
+        };
+        leaf.dns_names.iter().any(|dns| {
+            super::Hostname::parse(dns).is_ok_and(|d| {
+                d == *host || (d.is_wildcard() && !host.is_wildcard() && d.matches(host.as_str()))
+            })
+        })
     }
 
     /// The leaf certificate's facts.

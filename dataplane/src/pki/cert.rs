@@ -21,6 +21,8 @@ pub struct CertificateInfo {
     pub not_after: i64,
     /// The serial number as colon-free lowercase hex.
     pub serial_hex: String,
+    /// DNS names in the subject alternative name extension.
+    pub dns_names: Vec<String>,
     /// Whether BasicConstraints says `cA: TRUE`. Like Application Gateway, only this makes a CA:
     /// a self-signed certificate without it is a leaf, however it is used.
     pub is_ca: bool,
@@ -43,6 +45,18 @@ impl CertificateInfo {
             )));
         }
         let is_ca = matches!(cert.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        let dns_names = match cert.subject_alternative_name() {
+            Ok(Some(san)) => san
+                .value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some((*d).to_owned()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         Ok(Self {
             der: der.to_vec(),
             subject: DistinguishedName::from_x509(cert.subject()),
@@ -54,6 +68,7 @@ impl CertificateInfo {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
+            dns_names,
             is_ca,
         })
     }
