@@ -18,16 +18,8 @@ echo_port="${QUICKSTART_ECHO_PORT:-9080}"
 admin_port="${QUICKSTART_ADMIN_PORT:-9901}"
 work="${QUICKSTART_DIR:-.quickstart}"
 
-need=()
-for cmd in openssl curl python3; do
-  command -v "$cmd" >/dev/null 2>&1 || need+=("$cmd")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
-fi
+. scripts/lib.sh
+ensure_commands openssl curl python3
 
 echo "==> building portcullis (release)"
 cargo build --release --locked --bin portcullis

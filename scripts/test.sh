@@ -7,16 +7,8 @@ cd "$(dirname "$0")/.."
 # Debian packages the tests use as real peers: openssl (reference output, the quickstart's
 # PKI, later the OCSP responder), curl (a real TLS client) and python3 (the quickstart's demo
 # backend).
-need=()
-for pkg_cmd in openssl:openssl curl:curl python3:python3; do
-  command -v "${pkg_cmd#*:}" >/dev/null 2>&1 || need+=("${pkg_cmd%%:*}")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
-fi
+. scripts/lib.sh
+ensure_commands openssl curl python3
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is required (install Rust with rustup)" >&2

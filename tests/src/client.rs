@@ -93,3 +93,28 @@ pub fn curl(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// [`rustls_get`] presenting `leaf` followed by the certificates of `intermediates`.
+pub fn rustls_get_as(
+    port: u16,
+    sni: &str,
+    path: &str,
+    root_pem: &str,
+    leaf: &crate::pki::Leaf,
+    intermediates: &[&crate::pki::Ca],
+) -> Result<(u16, String), String> {
+    let mut chain = leaf.pem();
+    for ca in intermediates {
+        chain.push_str(&ca.pem());
+    }
+    rustls_get(
+        port,
+        sni,
+        path,
+        root_pem,
+        Some(Identity {
+            chain_pem: &chain,
+            key_pem: leaf.key_pem(),
+        }),
+    )
+}

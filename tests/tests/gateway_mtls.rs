@@ -2,7 +2,7 @@
 //! the refused are told, what the backend learns, and what it never sees.
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::{Identity, curl, rustls_get};
+use portcullis_tests::client::{Identity, curl, rustls_get, rustls_get_as};
 use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf, rfc4514};
@@ -178,16 +178,13 @@ fn valid_chain_gets_through_with_identity_headers() {
     );
 
     // The same through an in-process rustls client presenting leaf + intermediate.
-    let chain = format!("{}{}", leaf.pem(), env.int.pem());
-    let (status, body) = rustls_get(
+    let (status, body) = rustls_get_as(
         env.port,
         "secure.example",
         "/api",
         &env.server_root.pem(),
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: leaf.key_pem(),
-        }),
+        &leaf,
+        &[&env.int],
     )
     .expect("rustls request");
     assert_eq!(status, 200, "{body}");
@@ -317,16 +314,13 @@ fn passthrough_tells_the_backend_the_verdict() {
     let env = Env::start();
     let other = Ca::root("Other Root");
     let intruder = other.client("intruder");
-    let chain = intruder.pem();
-    let (status, body) = rustls_get(
+    let (status, body) = rustls_get_as(
         env.port,
         "pass.example",
         "/",
         &env.server_root.pem(),
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: intruder.key_pem(),
-        }),
+        &intruder,
+        &[],
     )
     .expect("request");
     assert_eq!(status, 200, "{body}");
@@ -395,35 +389,15 @@ fn optional_admits_without_a_certificate_but_not_with_a_bad_one() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers(&body)["ssl-client-verify"], "NONE");
     let good = env.int.client("device-1");
-    let chain = format!("{}{}", good.pem(), env.int.pem());
-    let (status, body) = rustls_get(
-        env.port,
-        "opt.example",
-        "/",
-        &root,
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: good.key_pem(),
-        }),
-    )
-    .expect("request");
+    let (status, body) =
+        rustls_get_as(env.port, "opt.example", "/", &root, &good, &[&env.int]).expect("request");
     assert_eq!(
         (status, headers(&body)["ssl-client-verify"].clone()),
         (200, json!("SUCCESS"))
     );
     let bad = Ca::root("Other Root").client("intruder");
-    let chain = bad.pem();
-    let (status, body) = rustls_get(
-        env.port,
-        "opt.example",
-        "/",
-        &root,
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: bad.key_pem(),
-        }),
-    )
-    .expect("request");
+    let (status, body) =
+        rustls_get_as(env.port, "opt.example", "/", &root, &bad, &[]).expect("request");
     assert_eq!(status, 400, "{body}");
     assert!(
         body.contains("unable to get local issuer certificate"),
