@@ -47,6 +47,16 @@ impl Manifests {
         }))
     }
 
+    /// An Opaque Secret with `ca.crt` and `ca.crl`.
+    pub fn ca_secret_with_crl(self, ns: &str, name: &str, bundle: &[u8], crl: &[u8]) -> Self {
+        self.with(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": ns},
+            "type": "Opaque",
+            "data": {"ca.crt": STANDARD.encode(bundle), "ca.crl": STANDARD.encode(crl)},
+        }))
+    }
+
     /// A `kubernetes.io/tls` Secret.
     pub fn tls_secret(self, ns: &str, name: &str, crt: &str, key: &str) -> Self {
         self.with(json!({
@@ -136,6 +146,14 @@ impl Manifests {
                 )
             })
             .collect()
+    }
+
+    /// Replaces `dir/manifests.yaml` atomically (write aside, then rename), as editors and
+    /// GitOps agents do, so a watcher never reads half a file.
+    pub fn publish(&self, dir: &Path) {
+        let staging = dir.join(".manifests.yaml.tmp");
+        std::fs::write(&staging, self.to_yaml()).expect("write manifests");
+        std::fs::rename(&staging, dir.join("manifests.yaml")).expect("rename manifests");
     }
 
     /// Writes `manifests.yaml` into `dir` and returns its path.

@@ -20,6 +20,7 @@ pub struct Ca {
 pub struct Leaf {
     cert: rcgen::Certificate,
     key_pem: String,
+    serial: Vec<u8>,
 }
 
 impl Ca {
@@ -66,10 +67,13 @@ impl Ca {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         params.not_before = OffsetDateTime::now_utc() + Duration::days(from_days);
         params.not_after = OffsetDateTime::now_utc() + Duration::days(to_days);
+        let serial = next_serial();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
         Leaf {
             cert,
             key_pem: key.serialize_pem(),
+            serial,
         }
     }
 
@@ -86,6 +90,8 @@ impl Ca {
     fn leaf(&self, cn: &str, sans: Vec<String>, eku: ExtendedKeyUsagePurpose) -> Leaf {
         let key = key();
         let mut params = CertificateParams::new(sans).expect("leaf params");
+        let serial = next_serial();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
         params.distinguished_name = dn(cn);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -94,7 +100,35 @@ impl Ca {
         Leaf {
             cert,
             key_pem: key.serialize_pem(),
+            serial,
         }
+    }
+
+    /// A CRL signed by this CA revoking `revoked` (reason keyCompromise), issued `from_days` and
+    /// due `to_days` relative to now, as PEM.
+    pub fn crl(&self, revoked: &[&Leaf], from_days: i64, to_days: i64) -> String {
+        let now = OffsetDateTime::now_utc();
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: now + Duration::days(from_days),
+            next_update: now + Duration::days(to_days),
+            crl_number: rcgen::SerialNumber::from_slice(&next_serial()),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|l| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from_slice(&l.serial),
+                    revocation_time: now - Duration::hours(1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .expect("sign CRL")
+            .pem()
+            .expect("CRL PEM")
     }
 
     fn from_parts(cert: rcgen::Certificate, params: CertificateParams, key: KeyPair) -> Self {
@@ -132,6 +166,7 @@ impl Leaf {
         Self {
             cert,
             key_pem: key.serialize_pem(),
+            serial: Vec::new(),
         }
     }
 
@@ -159,6 +194,21 @@ pub fn bundle(parts: &[String]) -> String {
 /// The RFC 4514 form of the DN every fixture uses: `CN=<cn>,O=Portcullis Test`.
 pub fn rfc4514(cn: &str) -> String {
     format!("CN={cn},O=Portcullis Test")
+}
+
+/// A fresh positive serial: nanoseconds and a counter, high bit clear so the DER encoding is
+/// the same bytes in certificates and CRLs.
+fn next_serial() -> Vec<u8> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut bytes = (nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(40))
+        .to_be_bytes()
+        .to_vec();
+    bytes[0] = (bytes[0] & 0x7f) | 0x10;
+    bytes
 }
 
 fn key() -> KeyPair {

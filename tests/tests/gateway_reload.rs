@@ -26,13 +26,6 @@ fn manifests(ca_bundle: &[u8], server: &Leaf, port: u16, backend_port: u16) -> M
         .service("default", "echo", "127.0.0.1", backend_port)
 }
 
-/// Writes the manifests atomically (write, then rename), as editors and GitOps agents do.
-fn publish(m: &Manifests, dir: &std::path::Path) {
-    let staging = tempfile::tempdir_in(dir.parent().expect("parent")).expect("staging dir");
-    let path = m.write(staging.path());
-    std::fs::rename(path, dir.join("manifests.yaml")).expect("rename");
-}
-
 fn get(port: u16, server_root: &Ca, leaf: &Leaf) -> u16 {
     let chain = leaf.pem();
     rustls_get(
@@ -59,10 +52,7 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
     let root = tempfile::tempdir().expect("temp");
     let dir = root.path().join("conf");
     std::fs::create_dir(&dir).expect("conf dir");
-    publish(
-        &manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()),
-        &dir,
-    );
+    manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
     let gw = Standalone::start(&dir, &[port]);
     assert_eq!(get(port, &server_root, &client_a), 200, "{}", gw.stderr());
     assert_eq!(get(port, &server_root, &client_b), 400);
@@ -108,10 +98,7 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
     );
 
     let rotated = Instant::now();
-    publish(
-        &manifests(ca_b.pem().as_bytes(), &server, port, backend.addr.port()),
-        &dir,
-    );
+    manifests(ca_b.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
     let switched = Standalone::eventually(Duration::from_secs(2), || {
         get(port, &server_root, &client_b) == 200 && get(port, &server_root, &client_a) == 400
     });
@@ -132,10 +119,7 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
 
     // An invalid edit: logged, nothing changes.
-    publish(
-        &manifests(b"not a certificate", &server, port, backend.addr.port()),
-        &dir,
-    );
+    manifests(b"not a certificate", &server, port, backend.addr.port()).publish(&dir);
     assert!(
         Standalone::eventually(Duration::from_secs(3), || gw
             .stderr()

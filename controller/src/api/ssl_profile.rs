@@ -172,6 +172,10 @@ pub struct ClientAuthConfiguration {
     /// current CRL): `FailClosed` (default: refuse) or `FailOpen` (admit and say so).
     #[serde(default)]
     pub revocation_failure_policy: RevocationFailurePolicy,
+    /// Which certificates' revocation is checked: `Leaf` (default: the client's certificate)
+    /// or `Chain` (its intermediates too). With CRLs, `Chain` needs a CRL from every CA.
+    #[serde(default)]
+    pub revocation_scope: RevocationScope,
     /// Path prefixes (case-insensitive, each starting with `/`) that need no client
     /// certificate in mode `Required`, as App Service's exclusion paths. Enforced per request
     /// after a certificate-optional handshake: no TLS renegotiation, so TLS 1.3, HTTP/2 and
@@ -212,6 +216,16 @@ pub enum RevocationCheck {
     /// Certificate revocation lists from the trust Secret's `ca.crl`.
     #[serde(rename = "CRL")]
     Crl,
+}
+
+/// Which certificates revocation is checked for.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum RevocationScope {
+    /// The client's certificate.
+    #[default]
+    Leaf,
+    /// The client's certificate and its intermediates.
+    Chain,
 }
 
 /// What to do when revocation status cannot be established.

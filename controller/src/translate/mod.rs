@@ -10,6 +10,7 @@ mod diagnostic;
 mod inputs;
 mod listener;
 mod profile;
+mod revocation;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::Secret;
 use super::diagnostic::Reporter;
 use super::inputs::{Key, secret_value};
 use crate::api::{
-    ClientAuthMode, PredefinedPolicy, RevocationCheck, RevocationFailurePolicy, SslPolicyType,
-    SslProfile, TlsProtocolVersion,
+    ClientAuthMode, PredefinedPolicy, RevocationCheck, RevocationFailurePolicy, RevocationScope,
+    SslPolicyType, SslProfile, TlsProtocolVersion,
 };
 
 /// Most chains one SslProfile may trust (Application Gateway: 100 per SSL profile).
@@ -167,6 +167,7 @@ fn client_auth(
     let mut trust = Vec::new();
     let mut chains = BTreeMap::new();
     let mut issuer_dns = Vec::new();
+    let mut crls = Vec::new();
     for (i, r) in c.trusted_client_certificates.iter().enumerate() {
         let field = format!("{base}.trustedClientCertificates[{i}]");
         let Some(secret) = super::resolve_secret(r, namespace, secrets, &field, report) else {
@@ -182,12 +183,16 @@ fn client_auth(
                 for w in bundle.warnings() {
                     report.warn(&field, w.reason(), format!("{secret_name} key ca.crt: {w}"));
                 }
-                for ca in bundle.cas() {
-                    let not_after =
-                        jiff::Timestamp::from_second(ca.not_after).unwrap_or(jiff::Timestamp::MAX);
-                    if not_after < now {
-                        report.warn(&field, "CACertificateExpired", format!("{secret_name} key ca.crt: CA {} expired at {not_after}; no client certificate chains to it any more", ca.subject));
-                    }
+                super::revocation::ca_expiry(&bundle, &secret_name, &field, now, report);
+                if c.verify_client_revocation == RevocationCheck::Crl {
+                    crls.extend(super::revocation::crls(
+                        secret,
+                        &bundle,
+                        &secret_name,
+                        &field,
+                        now,
+                        report,
+                    ));
                 }
                 chains.insert((namespace.to_owned(), r.name.clone()), bundle.chain_count());
                 issuer_dns.push(bundle.issuer_dn().to_string());
@@ -221,6 +226,8 @@ fn client_auth(
             RevocationCheck::Ocsp => Revocation::Ocsp(failure),
             RevocationCheck::Crl => Revocation::Crl(failure),
         },
+        revocation_chain: c.revocation_scope == RevocationScope::Chain,
+        crls,
         exclusion_paths: c
             .exclusion_paths
             .iter()

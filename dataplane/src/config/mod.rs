@@ -136,6 +136,12 @@ pub struct ClientVerification {
     pub verify_issuer_dn: bool,
     /// Revocation checking.
     pub revocation: Revocation,
+    /// Check revocation of the intermediates too, not only the client's certificate.
+    #[serde(default)]
+    pub revocation_chain: bool,
+    /// CRLs (DER) from the trust Secrets' `ca.crl`; verified against the bundles on load.
+    #[serde(default)]
+    pub crls: Vec<Der>,
     /// Lowercase path prefixes that need no client certificate.
     pub exclusion_paths: Vec<String>,
 }

@@ -21,6 +21,8 @@ pub struct CertificateInfo {
     pub not_after: i64,
     /// The serial number as colon-free lowercase hex.
     pub serial_hex: String,
+    /// The serial number's DER INTEGER content bytes (what CRLs and OCSP compare).
+    pub serial: Vec<u8>,
     /// DNS names in the subject alternative name extension.
     pub dns_names: Vec<String>,
     /// Whether BasicConstraints says `cA: TRUE`. Like Application Gateway, only this makes a CA:
@@ -68,6 +70,7 @@ impl CertificateInfo {
                 .iter()
                 .map(|b| format!("{b:02x}"))
                 .collect(),
+            serial: cert.raw_serial().to_vec(),
             dns_names,
             is_ca,
         })

@@ -2,10 +2,12 @@
 //! trust-bundle rules. Pure functions over bytes; no I/O.
 
 pub mod cert;
+pub mod crl;
 pub mod dn;
 pub mod pem;
 pub mod trust_bundle;
 
 pub use cert::CertificateInfo;
+pub use crl::{CrlError, RevocationList, Revoked};
 pub use dn::DistinguishedName;
 pub use trust_bundle::{BundleError, BundleInspection, BundleRejected, BundleWarning, TrustBundle};

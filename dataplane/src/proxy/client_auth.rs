@@ -20,7 +20,11 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
 };
 
-use crate::config::{ClientAuth, ClientVerification};
+use std::borrow::Cow;
+
+use super::revocation::{self, CrlIndex, Status, Unknown};
+use crate::config::{ClientAuth, ClientVerification, FailurePolicy, Revocation};
+use crate::pki::CertificateInfo;
 
 /// Why a client certificate was refused: one value feeds the HTTP 400 body, the access log's
 /// `sslClientVerify`, the metric label and `{var_client_certificate_verification}`.
@@ -41,6 +45,15 @@ pub enum Reason {
     WrongPurpose,
     /// The certificate could not be parsed or its signature is wrong.
     BadCertificate,
+    /// The certificate (or, with scope Chain, an intermediate) is revoked.
+    Revoked {
+        /// RFC 5280 reason code, when given.
+        code: Option<u8>,
+        /// When it was revoked, seconds since the epoch.
+        at: i64,
+    },
+    /// Revocation status could not be established, and the policy is FailClosed.
+    RevocationUnknown(Unknown),
 }
 
 impl Reason {
@@ -54,12 +67,14 @@ impl Reason {
             Self::IssuerDnMismatch => "IssuerDNMismatch",
             Self::WrongPurpose => "WrongPurpose",
             Self::BadCertificate => "BadCertificate",
+            Self::Revoked { .. } => "Revoked",
+            Self::RevocationUnknown(u) => u.label(),
         }
     }
 
     /// The words after `FAILED:` (OpenSSL's, as nginx and Application Gateway report them).
-    pub fn description(self) -> &'static str {
-        match self {
+    pub fn description(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             Self::NoCertificate => "no client certificate presented",
             Self::UnknownCa => "unable to get local issuer certificate",
             Self::Expired => "certificate has expired",
@@ -67,7 +82,17 @@ impl Reason {
             Self::IssuerDnMismatch => "unable to verify the client certificate issuer",
             Self::WrongPurpose => "unsupported certificate purpose",
             Self::BadCertificate => "certificate signature failure",
-        }
+            Self::RevocationUnknown(u) => u.description(),
+            Self::Revoked { code, at } => {
+                let reason = code.map_or(String::new(), |c| {
+                    format!(" ({})", crate::pki::crl::reason_name(c))
+                });
+                return Cow::Owned(format!(
+                    "certificate revoked{reason} at {}",
+                    super::identity::rfc3339(at)
+                ));
+            }
+        })
     }
 
     fn from_rustls(e: &rustls::Error) -> Self {
@@ -94,6 +119,8 @@ impl Reason {
             Self::NotYetValid => CertificateError::NotValidYet,
             Self::UnknownCa | Self::IssuerDnMismatch => CertificateError::UnknownIssuer,
             Self::WrongPurpose => CertificateError::InvalidPurpose,
+            Self::Revoked { .. } => CertificateError::Revoked,
+            Self::RevocationUnknown(_) => CertificateError::UnknownRevocationStatus,
             Self::NoCertificate | Self::BadCertificate => CertificateError::BadEncoding,
         })
     }
@@ -106,6 +133,9 @@ pub enum Verdict {
     None,
     /// Presented and valid.
     Success,
+    /// Presented and valid, but its revocation status could not be established and the
+    /// policy is FailOpen.
+    SuccessRevocationUnknown(Unknown),
     /// Presented and refused, or missing where required.
     Failed(Reason),
 }
@@ -116,6 +146,9 @@ impl fmt::Display for Verdict {
         match self {
             Self::None => f.write_str("NONE"),
             Self::Success => f.write_str("SUCCESS"),
+            Self::SuccessRevocationUnknown(u) => {
+                write!(f, "SUCCESS:revocation status unknown ({})", u.description())
+            }
             Self::Failed(r) => write!(f, "FAILED:{}", r.description()),
         }
     }
@@ -146,6 +179,20 @@ struct ChainCheck {
     intermediates: Vec<CertificateDer<'static>>,
     /// DER subjects a client's issuer must equal, when `verifyClientCertIssuerDN` is set.
     issuer_dns: Option<Vec<Vec<u8>>>,
+    /// The trusted CAs, to walk the chain for revocation checks.
+    cas: Vec<CertificateInfo>,
+    /// Revocation checking.
+    revocation: RevocationCheck,
+}
+
+#[derive(Debug)]
+enum RevocationCheck {
+    None,
+    Crl {
+        index: CrlIndex,
+        policy: FailurePolicy,
+        chain: bool,
+    },
 }
 
 impl ClientAuthVerifier {
@@ -186,10 +233,7 @@ impl ClientAuthVerifier {
             Mode::Off => Verdict::None,
             // Passthrough without trusted CAs: the backend judges the certificate it is given.
             Mode::Passthrough if self.chain.is_none() => Verdict::None,
-            _ => match self.check(leaf, intermediates, now) {
-                Ok(()) => Verdict::Success,
-                Err(r) => Verdict::Failed(r),
-            },
+            _ => self.check(leaf, intermediates, now),
         }
     }
 
@@ -198,26 +242,79 @@ impl ClientAuthVerifier {
         leaf: &CertificateDer<'_>,
         sent: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> Result<(), Reason> {
-        // Passthrough without trusted CAs has nothing to verify against: the backend decides.
+    ) -> Verdict {
         let Some(chain) = &self.chain else {
-            return Err(Reason::UnknownCa);
+            return Verdict::Failed(Reason::UnknownCa);
         };
         let mut intermediates: Vec<CertificateDer<'_>> = sent.to_vec();
         intermediates.extend(chain.intermediates.iter().cloned());
-        chain
-            .webpki
-            .verify_client_cert(leaf, &intermediates, now)
-            .map_err(|e| Reason::from_rustls(&e))?;
-        if let Some(dns) = &chain.issuer_dns {
-            let issuer = crate::pki::CertificateInfo::from_der(leaf)
-                .map_err(|_| Reason::BadCertificate)?
-                .issuer;
-            if !dns.iter().any(|d| d.as_slice() == issuer.as_der()) {
-                return Err(Reason::IssuerDnMismatch);
+        if let Err(e) = chain.webpki.verify_client_cert(leaf, &intermediates, now) {
+            return Verdict::Failed(Reason::from_rustls(&e));
+        }
+        let Ok(info) = CertificateInfo::from_der(leaf) else {
+            return Verdict::Failed(Reason::BadCertificate);
+        };
+        if let Some(dns) = &chain.issuer_dns
+            && !dns.iter().any(|d| d.as_slice() == info.issuer.as_der())
+        {
+            return Verdict::Failed(Reason::IssuerDnMismatch);
+        }
+        match &chain.revocation {
+            RevocationCheck::None => Verdict::Success,
+            RevocationCheck::Crl {
+                index,
+                policy,
+                chain: whole,
+            } => {
+                let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+                let path = if *whole {
+                    self.path_above(&info, sent, &chain.cas)
+                } else {
+                    Vec::new()
+                };
+                let statuses = std::iter::once(&info)
+                    .chain(path.iter())
+                    .map(|c| index.status(c, now));
+                match revocation::combine(statuses, *policy) {
+                    Ok(None) => Verdict::Success,
+                    Ok(Some(u)) => Verdict::SuccessRevocationUnknown(u),
+                    Err(Status::Revoked(r)) => Verdict::Failed(Reason::Revoked {
+                        code: r.reason,
+                        at: r.at,
+                    }),
+                    Err(Status::Unknown(u)) => Verdict::Failed(Reason::RevocationUnknown(u)),
+                    Err(Status::Good) => Verdict::Success,
+                }
             }
         }
-        Ok(())
+    }
+
+    /// The intermediates above `leaf`, up to (not including) the root: from what the client
+    /// sent and the trusted bundles, by issuer name. Bounded by the number of candidates.
+    fn path_above(
+        &self,
+        leaf: &CertificateInfo,
+        sent: &[CertificateDer<'_>],
+        cas: &[CertificateInfo],
+    ) -> Vec<CertificateInfo> {
+        let candidates: Vec<CertificateInfo> = sent
+            .iter()
+            .filter_map(|c| CertificateInfo::from_der(c).ok())
+            .chain(cas.iter().cloned())
+            .collect();
+        let mut path: Vec<CertificateInfo> = Vec::new();
+        let mut issuer = leaf.issuer.clone();
+        while path.len() < candidates.len() {
+            let Some(next) = candidates
+                .iter()
+                .find(|c| c.subject == issuer && !c.is_self_issued())
+            else {
+                break;
+            };
+            issuer = next.issuer.clone();
+            path.push(next.clone());
+        }
+        path
     }
 }
 
@@ -251,10 +348,26 @@ fn chain_check(
             .map(|b| b.0.issuer_dn().as_der().to_vec())
             .collect()
     });
+    let cas: Vec<CertificateInfo> = v
+        .trust
+        .iter()
+        .flat_map(|b| b.0.cas().iter().cloned())
+        .collect();
+    let revocation = match v.revocation {
+        Revocation::Crl(policy) => RevocationCheck::Crl {
+            index: CrlIndex::build(&v.crls, &cas)?,
+            policy,
+            chain: v.revocation_chain,
+        },
+        // OCSP is checked after the handshake by the OCSP client (it needs the network).
+        Revocation::None | Revocation::Ocsp(_) => RevocationCheck::None,
+    };
     Ok(ChainCheck {
         webpki,
         intermediates,
         issuer_dns,
+        cas,
+        revocation,
     })
 }
 
@@ -281,9 +394,8 @@ impl ClientCertVerifier for ClientAuthVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         let refuse =
             self.refuse_in_handshake && matches!(self.mode, Mode::Required | Mode::Optional);
-        if refuse {
-            self.check(end_entity, intermediates, now)
-                .map_err(Reason::to_rustls)?;
+        if refuse && let Verdict::Failed(reason) = self.check(end_entity, intermediates, now) {
+            return Err(reason.to_rustls());
         }
         // Otherwise the chain is judged after the handshake; the signature over the handshake
         // (proof of key possession) is still checked below.

@@ -10,6 +10,7 @@ pub mod client_auth;
 mod compiled;
 mod http;
 pub mod identity;
+mod revocation;
 mod serve;
 mod telemetry;
 

@@ -160,6 +160,7 @@ async fn connection(
     let (result, reason) = match &verdict {
         Verdict::None => ("ok", "NoClientCertificate"),
         Verdict::Success => ("ok", "ClientCertificateValid"),
+        Verdict::SuccessRevocationUnknown(u) => ("ok_revocation_unknown", u.label()),
         Verdict::Failed(r) => ("client_certificate_failed", r.label()),
     };
     telemetry.handshake(&server.name, result, reason);

@@ -1,0 +1,161 @@
+//! Revocation with real CRLs (rcgen-signed, in the trust Secret's `ca.crl`) and real clients.
+
+use std::time::Duration;
+
+use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::client::{curl, rustls_get_as};
+use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::manifests::Manifests;
+use portcullis_tests::pki::{Ca, Leaf};
+use serde_json::{Value, json};
+
+fn profile(name: &str, secret: &str, policy: &str) -> Value {
+    json!({"apiVersion": "portcullis.io/v1alpha1", "kind": "SslProfile",
+           "metadata": {"name": name, "namespace": "default"},
+           "spec": {"clientAuthConfiguration": {
+               "mode": "Required", "trustedClientCertificates": [{"name": secret}],
+               "verifyClientRevocation": "CRL", "revocationFailurePolicy": policy}}})
+}
+
+/// Hosts: `crl.example` (current CRL, FailClosed), `stale-closed.example` and
+/// `stale-open.example` (an expired CRL under each policy).
+fn manifests(
+    chain: &str,
+    current_crl: &str,
+    stale_crl: &str,
+    server: &Leaf,
+    port: u16,
+    backend: u16,
+) -> Manifests {
+    Manifests::new()
+        .ca_secret_with_crl(
+            "default",
+            "partner-ca",
+            chain.as_bytes(),
+            current_crl.as_bytes(),
+        )
+        .ca_secret_with_crl(
+            "default",
+            "stale-ca",
+            chain.as_bytes(),
+            stale_crl.as_bytes(),
+        )
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .with(profile("current", "partner-ca", "FailClosed"))
+        .with(profile("stale-closed", "stale-ca", "FailClosed"))
+        .with(profile("stale-open", "stale-ca", "FailOpen"))
+        .https_listener(
+            "default/crl",
+            port,
+            "crl.example",
+            Some("gw-tls"),
+            Some("current"),
+            "echo",
+        )
+        .https_listener(
+            "default/stale-closed",
+            port,
+            "stale-closed.example",
+            Some("gw-tls"),
+            Some("stale-closed"),
+            "echo",
+        )
+        .https_listener(
+            "default/stale-open",
+            port,
+            "stale-open.example",
+            Some("gw-tls"),
+            Some("stale-open"),
+            "echo",
+        )
+        .edit("Listener", "stale-open", |l| {
+            l["spec"]["rules"][0]["requestHeaders"] = json!({"presets": ["NginxSslClient"]})
+        })
+        .service("default", "echo", "127.0.0.1", backend)
+}
+
+#[test]
+fn crl_revokes_reloads_and_follows_the_failure_policy_when_stale() {
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let chain = format!("{}{}", root.pem(), int.pem());
+    let (good, revoked, later) = (
+        int.client("good"),
+        int.client("stolen"),
+        int.client("lost-later"),
+    );
+    let current = int.crl(&[&revoked], -1, 7);
+    let stale = int.crl(&[], -10, -1);
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["crl.example", "stale-closed.example", "stale-open.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("dir");
+    manifests(&chain, &current, &stale, &server, port, backend.addr.port()).publish(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+    let get = |host: &str, leaf: &Leaf| {
+        rustls_get_as(port, host, "/", &server_root.pem(), leaf, &[&int])
+            .unwrap_or_else(|e| panic!("{host}: {e}"))
+    };
+
+    assert_eq!(get("crl.example", &good).0, 200, "{}", gw.stderr());
+    let (status, body) = get("crl.example", &revoked);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with(
+            "400 Bad Request: client certificate refused: certificate revoked (keyCompromise) at "
+        ),
+        "{body}"
+    );
+    assert!(
+        gw.stderr().contains("CRLExpired"),
+        "translation warns about the stale CRL:\n{}",
+        gw.stderr()
+    );
+
+    // Revoking another certificate is a Secret change: it applies without a restart.
+    let updated = int.crl(&[&revoked, &later], -1, 7);
+    assert_eq!(get("crl.example", &later).0, 200);
+    manifests(&chain, &updated, &stale, &server, port, backend.addr.port()).publish(dir.path());
+    assert!(
+        Standalone::eventually(Duration::from_secs(2), || get("crl.example", &later).0
+            == 400),
+        "new CRL not applied within 2 s:\n{}",
+        gw.stderr()
+    );
+    assert_eq!(get("crl.example", &good).0, 200);
+
+    // An expired CRL: FailClosed refuses, FailOpen admits and says so.
+    let (status, body) = get("stale-closed.example", &good);
+    assert_eq!(
+        (status, body.trim()),
+        (
+            400,
+            "400 Bad Request: client certificate refused: CRL has expired"
+        )
+    );
+    let (status, body) = get("stale-open.example", &good);
+    assert_eq!(status, 200, "{body}");
+    let headers: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        headers["headers"]["ssl-client-verify"],
+        "SUCCESS:revocation status unknown (CRL has expired)"
+    );
+
+    let log = gw.access_log();
+    assert!(
+        log.contains("\"sslClientVerify\":\"FAILED:certificate revoked (keyCompromise)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("\"sslClientVerify\":\"SUCCESS:revocation status unknown (CRL has expired)\""),
+        "{log}"
+    );
+    let metrics = curl(&[&format!("http://{}/metrics", gw.admin)]).1;
+    for reason in ["reason=\"Revoked\"", "reason=\"CRLExpired\""] {
+        assert!(
+            metrics.contains(reason),
+            "{reason} missing from metrics:\n{metrics}"
+        );
+    }
+}
