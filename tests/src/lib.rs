@@ -10,4 +10,5 @@ pub mod client;
 pub mod cluster;
 pub mod gateway;
 pub mod manifests;
+pub mod ocsp_responder;
 pub mod pki;

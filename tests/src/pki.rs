@@ -77,6 +77,31 @@ impl Ca {
         }
     }
 
+    /// A client certificate whose Authority Information Access names `ocsp_url` as its OCSP
+    /// responder (rcgen has no AIA support: the extension is encoded here).
+    pub fn client_with_ocsp(&self, cn: &str, ocsp_url: &str) -> Leaf {
+        let key = key();
+        let mut params = CertificateParams::new(vec![]).expect("leaf params");
+        params.distinguished_name = dn(cn);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let serial = next_serial();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        params.custom_extensions.push(aia_ocsp(ocsp_url));
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
+        Leaf {
+            cert,
+            key_pem: key.serialize_pem(),
+            serial,
+        }
+    }
+
+    /// A delegated OCSP responder certificate (OCSPSigning EKU) issued by this CA.
+    pub fn ocsp_responder(&self, cn: &str) -> Leaf {
+        self.leaf(cn, vec![], ExtendedKeyUsagePurpose::OcspSigning)
+    }
+
     /// A server certificate (serverAuth EKU) for `hosts`, issued by this CA.
     pub fn server(&self, hosts: &[&str]) -> Leaf {
         let sans = hosts.iter().map(|h| (*h).to_owned()).collect();
@@ -184,6 +209,26 @@ impl Leaf {
     pub fn key_pem(&self) -> &str {
         &self.key_pem
     }
+
+    /// The serial number as uppercase hex (as `openssl ca` index files write it).
+    pub fn serial_hex(&self) -> String {
+        self.serial.iter().map(|b| format!("{b:02X}")).collect()
+    }
+}
+
+/// An Authority Information Access extension with one OCSP responder URI.
+fn aia_ocsp(url: &str) -> rcgen::CustomExtension {
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        assert!(content.len() < 128, "short form lengths only");
+        [vec![tag, content.len() as u8], content.to_vec()].concat()
+    }
+    // id-ad-ocsp, 1.3.6.1.5.5.7.48.1
+    let method = tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01]);
+    // uniformResourceIdentifier [6] IA5String
+    let location = tlv(0x86, url.as_bytes());
+    let content = tlv(0x30, &tlv(0x30, &[method, location].concat()));
+    // id-pe-authorityInfoAccess, 1.3.6.1.5.5.7.1.1
+    rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], content)
 }
 
 /// Concatenates PEM texts into one bundle, in the order given.

@@ -176,6 +176,11 @@ pub struct ClientAuthConfiguration {
     /// or `Chain` (its intermediates too). With CRLs, `Chain` needs a CRL from every CA.
     #[serde(default)]
     pub revocation_scope: RevocationScope,
+    /// With `verifyClientRevocation: OCSP`: the responder to ask instead of the one named in
+    /// each certificate's Authority Information Access extension (`http://` or `https://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^https?://"), length(max = 2048))]
+    pub ocsp_responder_url: Option<String>,
     /// Path prefixes (case-insensitive, each starting with `/`) that need no client
     /// certificate in mode `Required`, as App Service's exclusion paths. Enforced per request
     /// after a certificate-optional handshake: no TLS renegotiation, so TLS 1.3, HTTP/2 and

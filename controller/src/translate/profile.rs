@@ -228,6 +228,7 @@ fn client_auth(
         },
         revocation_chain: c.revocation_scope == RevocationScope::Chain,
         crls,
+        ocsp_responder: c.ocsp_responder_url.clone(),
         exclusion_paths: c
             .exclusion_paths
             .iter()

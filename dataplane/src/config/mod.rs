@@ -142,6 +142,9 @@ pub struct ClientVerification {
     /// CRLs (DER) from the trust Secrets' `ca.crl`; verified against the bundles on load.
     #[serde(default)]
     pub crls: Vec<Der>,
+    /// OCSP responder used instead of the certificates' AIA URL.
+    #[serde(default)]
+    pub ocsp_responder: Option<String>,
     /// Lowercase path prefixes that need no client certificate.
     pub exclusion_paths: Vec<String>,
 }

@@ -25,6 +25,8 @@ pub struct CertificateInfo {
     pub serial: Vec<u8>,
     /// DNS names in the subject alternative name extension.
     pub dns_names: Vec<String>,
+    /// OCSP responder URLs from the Authority Information Access extension.
+    pub ocsp_urls: Vec<String>,
     /// Whether BasicConstraints says `cA: TRUE`. Like Application Gateway, only this makes a CA:
     /// a self-signed certificate without it is a leaf, however it is used.
     pub is_ca: bool,
@@ -59,6 +61,21 @@ impl CertificateInfo {
                 .collect(),
             _ => Vec::new(),
         };
+        let ocsp_urls = cert
+            .extensions()
+            .iter()
+            .filter_map(|e| match e.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::AuthorityInfoAccess(aia) => Some(aia),
+                _ => None,
+            })
+            .flat_map(|aia| aia.accessdescs.iter())
+            // 1.3.6.1.5.5.7.48.1: id-ad-ocsp
+            .filter(|d| d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.1")
+            .filter_map(|d| match &d.access_location {
+                x509_parser::extensions::GeneralName::URI(u) => Some((*u).to_owned()),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
             der: der.to_vec(),
             subject: DistinguishedName::from_x509(cert.subject()),
@@ -72,6 +89,7 @@ impl CertificateInfo {
                 .collect(),
             serial: cert.raw_serial().to_vec(),
             dns_names,
+            ocsp_urls,
             is_ca,
         })
     }

@@ -3,7 +3,9 @@
 
 pub mod cert;
 pub mod crl;
+pub mod der;
 pub mod dn;
+pub mod ocsp;
 pub mod pem;
 pub mod trust_bundle;
 

@@ -22,6 +22,7 @@ use rustls::{
 
 use std::borrow::Cow;
 
+use super::ocsp::OcspClient;
 use super::revocation::{self, CrlIndex, Status, Unknown};
 use crate::config::{ClientAuth, ClientVerification, FailurePolicy, Revocation};
 use crate::pki::CertificateInfo;
@@ -193,6 +194,11 @@ enum RevocationCheck {
         policy: FailurePolicy,
         chain: bool,
     },
+    Ocsp {
+        policy: FailurePolicy,
+        chain: bool,
+        responder: Option<String>,
+    },
 }
 
 impl ClientAuthVerifier {
@@ -237,6 +243,74 @@ impl ClientAuthVerifier {
         }
     }
 
+    /// The verdict including OCSP (which needs the network): what a connection is judged by.
+    pub async fn judge(
+        &self,
+        peer: Option<&[CertificateDer<'_>]>,
+        now: UnixTime,
+        client: &OcspClient,
+    ) -> Verdict {
+        let verdict = self.verdict(peer, now);
+        let (Some(chain), Some((leaf, sent)), Verdict::Success) =
+            (&self.chain, peer.and_then(|p| p.split_first()), &verdict)
+        else {
+            return verdict;
+        };
+        let RevocationCheck::Ocsp {
+            policy,
+            chain: whole,
+            responder,
+        } = &chain.revocation
+        else {
+            return verdict;
+        };
+        let Ok(info) = CertificateInfo::from_der(leaf) else {
+            return Verdict::Failed(Reason::BadCertificate);
+        };
+        let mut subjects = vec![info.clone()];
+        if *whole {
+            subjects.extend(self.path_above(&info, sent, &chain.cas));
+        }
+        let candidates: Vec<CertificateInfo> = sent
+            .iter()
+            .filter_map(|c| CertificateInfo::from_der(c).ok())
+            .chain(chain.cas.iter().cloned())
+            .collect();
+        let mut statuses = Vec::with_capacity(subjects.len());
+        for cert in &subjects {
+            // The issuer whose key signed the certificate: its name alone is not enough.
+            let issuer = candidates
+                .iter()
+                .find(|c| c.subject == cert.issuer && cert.is_signed_by(c));
+            statuses.push(match issuer {
+                Some(issuer) => client.status(cert, issuer, responder.as_deref()).await,
+                None => Status::Unknown(Unknown::OcspInvalidResponse),
+            });
+        }
+        match revocation::combine(statuses, *policy) {
+            Ok(None) | Err(Status::Good) => Verdict::Success,
+            Ok(Some(u)) => Verdict::SuccessRevocationUnknown(u),
+            Err(Status::Revoked(r)) => Verdict::Failed(Reason::Revoked {
+                code: r.reason,
+                at: r.at,
+            }),
+            Err(Status::Unknown(u)) => Verdict::Failed(Reason::RevocationUnknown(u)),
+        }
+    }
+
+    /// The trusted CAs (all bundles).
+    pub fn trusted_cas(&self) -> &[CertificateInfo] {
+        self.chain.as_ref().map_or(&[], |c| c.cas.as_slice())
+    }
+
+    /// The loaded CRLs.
+    pub fn crls(&self) -> Vec<&crate::pki::RevocationList> {
+        match self.chain.as_ref().map(|c| &c.revocation) {
+            Some(RevocationCheck::Crl { index, .. }) => index.lists().collect(),
+            _ => Vec::new(),
+        }
+    }
+
     fn check(
         &self,
         leaf: &CertificateDer<'_>,
@@ -260,7 +334,7 @@ impl ClientAuthVerifier {
             return Verdict::Failed(Reason::IssuerDnMismatch);
         }
         match &chain.revocation {
-            RevocationCheck::None => Verdict::Success,
+            RevocationCheck::None | RevocationCheck::Ocsp { .. } => Verdict::Success,
             RevocationCheck::Crl {
                 index,
                 policy,
@@ -359,8 +433,13 @@ fn chain_check(
             policy,
             chain: v.revocation_chain,
         },
-        // OCSP is checked after the handshake by the OCSP client (it needs the network).
-        Revocation::None | Revocation::Ocsp(_) => RevocationCheck::None,
+        // OCSP needs the network: it is checked after the handshake, in `judge`.
+        Revocation::Ocsp(policy) => RevocationCheck::Ocsp {
+            policy,
+            chain: v.revocation_chain,
+            responder: v.ocsp_responder.clone(),
+        },
+        Revocation::None => RevocationCheck::None,
     };
     Ok(ChainCheck {
         webpki,

@@ -131,6 +131,35 @@ impl CompiledSnapshot {
     }
 }
 
+impl CompiledSnapshot {
+    /// The trusted CAs and loaded CRLs, for the expiry gauges.
+    pub fn expiries(&self) -> super::telemetry::Expiries {
+        let mut e = super::telemetry::Expiries::default();
+        for v in self
+            .ports
+            .values()
+            .flat_map(|p| &p.servers)
+            .filter_map(|s| s.verifier.as_ref())
+        {
+            e.cas.extend(
+                v.trusted_cas()
+                    .iter()
+                    .map(|c| (c.subject.to_string(), c.not_after)),
+            );
+            e.crls.extend(
+                v.crls()
+                    .iter()
+                    .map(|l| (l.issuer.to_string(), l.this_update, l.next_update)),
+            );
+        }
+        e.cas.sort();
+        e.cas.dedup();
+        e.crls.sort();
+        e.crls.dedup();
+        e
+    }
+}
+
 impl CompiledPort {
     /// The server for a hostname (SNI or Host, lowercase, no port): an exact name first, then a
     /// wildcard, then the server without hostnames.

@@ -19,6 +19,7 @@ use super::backend::{BackendError, Body};
 use super::client_auth::{Reason, Verdict};
 use super::compiled::{CompiledServer, CompiledSnapshot};
 use super::identity;
+use super::ocsp::OcspClient;
 use super::serve::{TlsInfo, unix_now};
 use super::telemetry::Telemetry;
 
@@ -34,6 +35,8 @@ pub struct ConnCtx {
     pub config: watch::Receiver<Arc<CompiledSnapshot>>,
     /// Counters and the access log.
     pub telemetry: Arc<Telemetry>,
+    /// The shared OCSP client, to re-judge after a configuration change.
+    pub ocsp: Arc<OcspClient>,
 }
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
@@ -169,10 +172,10 @@ async fn proxy(
         }
         return resp;
     }
-    let verdict = ctx
-        .tls
-        .as_ref()
-        .map_or(Verdict::None, |t| t.verdict_under(server.verifier.as_ref()));
+    let verdict = match &ctx.tls {
+        Some(t) => t.verdict_under(server.verifier.as_ref(), &ctx.ocsp).await,
+        None => Verdict::None,
+    };
     log.verdict = verdict.clone();
     let refused = match &verdict {
         Verdict::Success => None,

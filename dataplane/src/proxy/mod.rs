@@ -10,6 +10,7 @@ pub mod client_auth;
 mod compiled;
 mod http;
 pub mod identity;
+mod ocsp;
 mod revocation;
 mod serve;
 mod telemetry;
@@ -43,6 +44,7 @@ pub struct Gateway {
     config: watch::Sender<Arc<CompiledSnapshot>>,
     provider: Arc<CryptoProvider>,
     telemetry: Arc<Telemetry>,
+    ocsp: Arc<ocsp::OcspClient>,
     options: GatewayOptions,
 }
 
@@ -51,10 +53,12 @@ impl Gateway {
     pub fn new(options: GatewayOptions) -> Self {
         crate::crypto::install_default_provider();
         let (config, _) = watch::channel(Arc::new(CompiledSnapshot::default()));
+        let telemetry = Arc::new(Telemetry::new(options.access_log));
         Self {
             config,
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-            telemetry: Arc::new(Telemetry::new(options.access_log)),
+            ocsp: Arc::new(ocsp::OcspClient::new(telemetry.clone())),
+            telemetry,
             options,
         }
     }
@@ -64,6 +68,7 @@ impl Gateway {
     pub fn apply(&self, snapshot: &Snapshot) -> Result<(), CompileError> {
         match CompiledSnapshot::compile(snapshot, &self.provider) {
             Ok(compiled) => {
+                self.telemetry.set_expiries(compiled.expiries());
                 self.config.send_replace(Arc::new(compiled));
                 self.telemetry.config_applied();
                 Ok(())
@@ -82,6 +87,15 @@ impl Gateway {
 
     /// Opens and closes Listener ports as snapshots change; runs until the process ends.
     pub async fn run(&self) {
+        // OCSP answers used recently are refreshed before they expire, off the request path.
+        let ocsp = self.ocsp.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                ocsp.refresh_due().await;
+            }
+        });
         let mut rx = self.config.subscribe();
         let mut running: HashMap<u16, (Protocol, JoinHandle<()>)> = HashMap::new();
         loop {
@@ -108,6 +122,7 @@ impl Gateway {
                             *port,
                             rx.clone(),
                             self.telemetry.clone(),
+                            self.ocsp.clone(),
                         ));
                         running.insert(*port, (cfg.protocol, task));
                     }

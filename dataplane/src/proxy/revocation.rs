@@ -83,6 +83,11 @@ impl CrlIndex {
         Ok(Self { by_issuer })
     }
 
+    /// Every loaded list.
+    pub fn lists(&self) -> impl Iterator<Item = &RevocationList> {
+        self.by_issuer.values().flatten()
+    }
+
     /// The status of `cert` at `now`: revoked if any CRL of its issuer lists it; unknown if its
     /// issuer has no CRL, or only expired ones.
     pub fn status(&self, cert: &CertificateInfo, now: i64) -> Status {

@@ -17,6 +17,7 @@ use super::client_auth::{ClientAuthVerifier, Verdict};
 use super::compiled::{CompiledPort, CompiledServer, CompiledSnapshot};
 use super::http::{ConnCtx, handle};
 use super::identity::ClientCertificate;
+use super::ocsp::OcspClient;
 use super::telemetry::Telemetry;
 use crate::config::Protocol;
 
@@ -46,15 +47,20 @@ pub struct TlsInfo {
 impl TlsInfo {
     /// The verdict under `verifier`: the handshake's when it is the same verifier, else
     /// re-judged, so that a rotated CA applies to keep-alive connections too.
-    pub fn verdict_under(&self, verifier: Option<&Arc<ClientAuthVerifier>>) -> Verdict {
+    pub async fn verdict_under(
+        &self,
+        verifier: Option<&Arc<ClientAuthVerifier>>,
+        ocsp: &OcspClient,
+    ) -> Verdict {
         match (verifier, &self.server.verifier) {
             (Some(now), Some(then)) if Arc::ptr_eq(now, then) => self.verdict.clone(),
-            (Some(now), _) => now.verdict(
-                (!self.peer.is_empty()).then_some(self.peer.as_slice()),
-                UnixTime::now(),
-            ),
+            (Some(now), _) => now.judge(self.peer_certs(), UnixTime::now(), ocsp).await,
             (None, _) => Verdict::None,
         }
+    }
+
+    fn peer_certs(&self) -> Option<&[CertificateDer<'static>]> {
+        (!self.peer.is_empty()).then_some(self.peer.as_slice())
     }
 }
 
@@ -65,6 +71,7 @@ pub async fn accept_loop(
     port: u16,
     config: watch::Receiver<Arc<CompiledSnapshot>>,
     telemetry: Arc<Telemetry>,
+    ocsp: Arc<OcspClient>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -80,11 +87,11 @@ pub async fn accept_loop(
         let Some(port_cfg) = config.borrow().ports.get(&port).cloned() else {
             continue;
         };
-        let ctx = (config.clone(), telemetry.clone());
+        let (config, telemetry, ocsp) = (config.clone(), telemetry.clone(), ocsp.clone());
         tokio::spawn(async move {
-            ctx.1.connections(1);
-            connection(stream, peer, port_cfg, ctx.0, &ctx.1).await;
-            ctx.1.connections(-1);
+            telemetry.connections(1);
+            connection(stream, peer, port_cfg, config, &telemetry, ocsp).await;
+            telemetry.connections(-1);
         });
     }
 }
@@ -95,6 +102,7 @@ async fn connection(
     port_cfg: Arc<CompiledPort>,
     config: watch::Receiver<Arc<CompiledSnapshot>>,
     telemetry: &Arc<Telemetry>,
+    ocsp: Arc<OcspClient>,
 ) {
     let port = port_cfg.port;
     if port_cfg.protocol == Protocol::Http {
@@ -104,6 +112,7 @@ async fn connection(
             tls: None,
             config,
             telemetry: telemetry.clone(),
+            ocsp: ocsp.clone(),
         });
         serve_http(TokioIo::new(stream), ctx).await;
         return;
@@ -151,12 +160,17 @@ async fn connection(
         .peer_certificates()
         .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
         .unwrap_or_default();
-    let verdict = server.verifier.as_ref().map_or(Verdict::None, |v| {
-        v.verdict(
-            (!peer_certs.is_empty()).then_some(peer_certs.as_slice()),
-            UnixTime::now(),
-        )
-    });
+    let verdict = match &server.verifier {
+        Some(v) => {
+            v.judge(
+                (!peer_certs.is_empty()).then_some(peer_certs.as_slice()),
+                UnixTime::now(),
+                &ocsp,
+            )
+            .await
+        }
+        None => Verdict::None,
+    };
     let (result, reason) = match &verdict {
         Verdict::None => ("ok", "NoClientCertificate"),
         Verdict::Success => ("ok", "ClientCertificateValid"),
@@ -180,6 +194,15 @@ async fn connection(
         server: server.clone(),
     };
     if port_cfg.protocol == Protocol::Tls {
+        // The handshake already refused chain and CRL failures; OCSP is only known now.
+        if let (true, Verdict::Failed(r)) = (server.required || server.optional, &info.verdict) {
+            telemetry.access(serde_json::json!({
+                "time": super::identity::rfc3339(unix_now()), "listener": server.name,
+                "clientIp": peer.ip().to_string(), "sslClientVerify": info.verdict.to_string(),
+                "error": format!("connection closed: client certificate refused: {}", r.description()),
+            }));
+            return;
+        }
         tcp_proxy(tls, &server, peer, &info, telemetry).await;
         return;
     }
@@ -189,6 +212,7 @@ async fn connection(
         tls: Some(info),
         config,
         telemetry: telemetry.clone(),
+        ocsp: ocsp.clone(),
     });
     serve_http(TokioIo::new(tls), ctx).await;
 }

@@ -4,15 +4,25 @@
 //! stdout never stalls a request; lines that do not fit are counted as dropped.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 
-/// Upper bounds of the request-duration histogram, seconds.
+/// Upper bounds of the duration histograms, seconds.
 const BUCKETS: [f64; 11] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
+
+/// Validity ends of what the gateway trusts, for the expiry gauges.
+#[derive(Debug, Default, Clone)]
+pub struct Expiries {
+    /// (CA subject, notAfter).
+    pub cas: Vec<(String, i64)>,
+    /// (CRL issuer, thisUpdate, nextUpdate).
+    pub crls: Vec<(String, i64, Option<i64>)>,
+}
 
 /// Process-wide counters.
 #[derive(Debug)]
@@ -20,6 +30,10 @@ pub struct Telemetry {
     handshakes: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     durations: Mutex<BTreeMap<String, Histogram>>,
+    ocsp_requests: Mutex<BTreeMap<&'static str, u64>>,
+    ocsp_durations: Mutex<Histogram>,
+    ocsp_cache: [AtomicU64; 2],
+    expiries: Mutex<Expiries>,
     open_connections: AtomicI64,
     config_version: AtomicU64,
     config_rejected: AtomicU64,
@@ -34,6 +48,50 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, n) in BUCKETS.iter().zip(self.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
+/// Locks a mutex, recovering from poisoning: counters stay usable after a panic elsewhere.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Escapes a Prometheus label value.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
 impl Telemetry {
     /// Counters, and an access log on stdout when `access_log` is set.
     pub fn new(access_log: bool) -> Self {
@@ -43,8 +101,7 @@ impl Telemetry {
                 use std::io::Write as _;
                 let stdout = std::io::stdout();
                 for line in rx {
-                    let mut out = stdout.lock();
-                    let _ = writeln!(out, "{line}");
+                    let _ = writeln!(stdout.lock(), "{line}");
                 }
             });
             tx
@@ -53,6 +110,10 @@ impl Telemetry {
             handshakes: Mutex::default(),
             requests: Mutex::default(),
             durations: Mutex::default(),
+            ocsp_requests: Mutex::default(),
+            ocsp_durations: Mutex::default(),
+            ocsp_cache: [AtomicU64::new(0), AtomicU64::new(0)],
+            expiries: Mutex::default(),
             open_connections: AtomicI64::new(0),
             config_version: AtomicU64::new(0),
             config_rejected: AtomicU64::new(0),
@@ -63,29 +124,36 @@ impl Telemetry {
 
     /// Counts a finished handshake.
     pub fn handshake(&self, listener: &str, result: &'static str, reason: &'static str) {
-        let mut map = self.handshakes.lock().unwrap_or_else(|e| e.into_inner());
-        *map.entry((listener.to_owned(), result, reason))
+        *lock(&self.handshakes)
+            .entry((listener.to_owned(), result, reason))
             .or_default() += 1;
     }
 
     /// Counts a finished request.
     pub fn request(&self, listener: &str, status: u16, elapsed: Duration) {
-        *self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        *lock(&self.requests)
             .entry((listener.to_owned(), status))
             .or_default() += 1;
-        let mut durations = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-        let h = durations.entry(listener.to_owned()).or_default();
-        let secs = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                h.counts[i] += 1;
-            }
-        }
-        h.count += 1;
-        h.sum += secs;
+        lock(&self.durations)
+            .entry(listener.to_owned())
+            .or_default()
+            .observe(elapsed);
+    }
+
+    /// Counts an OCSP request to a responder by result, and its latency.
+    pub fn ocsp_request(&self, result: &'static str, elapsed: Duration) {
+        *lock(&self.ocsp_requests).entry(result).or_default() += 1;
+        lock(&self.ocsp_durations).observe(elapsed);
+    }
+
+    /// Counts an OCSP cache lookup.
+    pub fn ocsp_cache(&self, hit: bool) {
+        self.ocsp_cache[usize::from(hit)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records the trusted CAs and CRLs of the applied snapshot.
+    pub fn set_expiries(&self, expiries: Expiries) {
+        *lock(&self.expiries) = expiries;
     }
 
     /// A connection opened (+1) or closed (-1).
@@ -111,8 +179,7 @@ impl Telemetry {
     /// Writes one access-log line (a JSON object).
     pub fn access(&self, entry: serde_json::Value) {
         if let Some(tx) = &self.log
-            && let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                tx.try_send(entry.to_string())
+            && tx.try_send(entry.to_string()).is_err()
         {
             self.log_dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -121,45 +188,120 @@ impl Telemetry {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        out.push_str("# HELP portcullis_tls_handshakes_total TLS handshakes by listener, client-certificate result and reason.\n# TYPE portcullis_tls_handshakes_total counter\n");
-        for ((l, result, reason), n) in self
-            .handshakes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            out.push_str(&format!("portcullis_tls_handshakes_total{{listener=\"{l}\",result=\"{result}\",reason=\"{reason}\"}} {n}\n"));
+        header(
+            &mut out,
+            "portcullis_tls_handshakes_total",
+            "counter",
+            "TLS handshakes by listener, client-certificate result and reason.",
+        );
+        for ((l, result, reason), n) in lock(&self.handshakes).iter() {
+            let _ = writeln!(
+                out,
+                "portcullis_tls_handshakes_total{{listener=\"{l}\",result=\"{result}\",reason=\"{reason}\"}} {n}"
+            );
         }
-        out.push_str("# HELP portcullis_http_requests_total HTTP requests by listener and status.\n# TYPE portcullis_http_requests_total counter\n");
-        for ((l, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            out.push_str(&format!(
-                "portcullis_http_requests_total{{listener=\"{l}\",status=\"{status}\"}} {n}\n"
-            ));
+        header(
+            &mut out,
+            "portcullis_http_requests_total",
+            "counter",
+            "HTTP requests by listener and status.",
+        );
+        for ((l, status), n) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "portcullis_http_requests_total{{listener=\"{l}\",status=\"{status}\"}} {n}"
+            );
         }
-        out.push_str("# HELP portcullis_http_request_duration_seconds Time from request to response headers.\n# TYPE portcullis_http_request_duration_seconds histogram\n");
-        for (l, h) in self
-            .durations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            for (bound, n) in BUCKETS.iter().zip(h.counts) {
-                out.push_str(&format!("portcullis_http_request_duration_seconds_bucket{{listener=\"{l}\",le=\"{bound}\"}} {n}\n"));
+        header(
+            &mut out,
+            "portcullis_http_request_duration_seconds",
+            "histogram",
+            "Time from request to response headers.",
+        );
+        for (l, h) in lock(&self.durations).iter() {
+            h.render(
+                &mut out,
+                "portcullis_http_request_duration_seconds",
+                &format!("listener=\"{l}\""),
+            );
+        }
+        header(
+            &mut out,
+            "portcullis_ocsp_requests_total",
+            "counter",
+            "OCSP requests to responders by result.",
+        );
+        for (result, n) in lock(&self.ocsp_requests).iter() {
+            let _ = writeln!(
+                out,
+                "portcullis_ocsp_requests_total{{result=\"{result}\"}} {n}"
+            );
+        }
+        header(
+            &mut out,
+            "portcullis_ocsp_request_duration_seconds",
+            "histogram",
+            "Time to an OCSP responder's answer.",
+        );
+        lock(&self.ocsp_durations).render(&mut out, "portcullis_ocsp_request_duration_seconds", "");
+        header(
+            &mut out,
+            "portcullis_ocsp_cache_lookups_total",
+            "counter",
+            "OCSP status lookups by cache result.",
+        );
+        for (i, result) in ["miss", "hit"].iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "portcullis_ocsp_cache_lookups_total{{result=\"{result}\"}} {}",
+                self.ocsp_cache[i].load(Ordering::Relaxed)
+            );
+        }
+        let now = super::serve::unix_now();
+        let expiries = lock(&self.expiries).clone();
+        header(
+            &mut out,
+            "portcullis_trusted_ca_expires_in_seconds",
+            "gauge",
+            "Seconds until a trusted client CA expires (negative: expired).",
+        );
+        for (subject, not_after) in &expiries.cas {
+            let _ = writeln!(
+                out,
+                "portcullis_trusted_ca_expires_in_seconds{{subject=\"{}\"}} {}",
+                label(subject),
+                not_after - now
+            );
+        }
+        header(
+            &mut out,
+            "portcullis_crl_age_seconds",
+            "gauge",
+            "Seconds since a loaded CRL was issued.",
+        );
+        for (issuer, this_update, _) in &expiries.crls {
+            let _ = writeln!(
+                out,
+                "portcullis_crl_age_seconds{{issuer=\"{}\"}} {}",
+                label(issuer),
+                now - this_update
+            );
+        }
+        header(
+            &mut out,
+            "portcullis_crl_expires_in_seconds",
+            "gauge",
+            "Seconds until a loaded CRL's nextUpdate (negative: expired).",
+        );
+        for (issuer, _, next) in &expiries.crls {
+            if let Some(next) = next {
+                let _ = writeln!(
+                    out,
+                    "portcullis_crl_expires_in_seconds{{issuer=\"{}\"}} {}",
+                    label(issuer),
+                    next - now
+                );
             }
-            out.push_str(&format!("portcullis_http_request_duration_seconds_bucket{{listener=\"{l}\",le=\"+Inf\"}} {}\n", h.count));
-            out.push_str(&format!(
-                "portcullis_http_request_duration_seconds_sum{{listener=\"{l}\"}} {}\n",
-                h.sum
-            ));
-            out.push_str(&format!(
-                "portcullis_http_request_duration_seconds_count{{listener=\"{l}\"}} {}\n",
-                h.count
-            ));
         }
         let gauges = [
             (
@@ -188,9 +330,8 @@ impl Telemetry {
             ),
         ];
         for (name, kind, help, value) in gauges {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
-            ));
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
         }
         out
     }

@@ -1,0 +1,221 @@
+//! OCSP for client certificates against a real `openssl ocsp` responder, with real clients:
+//! good, revoked, a cold cache that waits instead of failing, one request per certificate
+//! however many handshakes, and both failure policies when the responder is gone.
+
+use std::sync::{Arc, Barrier};
+
+use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::client::{curl, rustls_get_as};
+use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::manifests::Manifests;
+use portcullis_tests::ocsp_responder::{Entry, OcspResponder};
+use portcullis_tests::pki::{Ca, Leaf};
+use serde_json::{Value, json};
+
+fn profile(name: &str, policy: &str) -> Value {
+    json!({"apiVersion": "portcullis.io/v1alpha1", "kind": "SslProfile",
+           "metadata": {"name": name, "namespace": "default"},
+           "spec": {"clientAuthConfiguration": {
+               "mode": "Required", "trustedClientCertificates": [{"name": "partner-ca"}],
+               "verifyClientRevocation": "OCSP", "revocationFailurePolicy": policy}}})
+}
+
+#[test]
+fn ocsp_checks_cache_single_flight_and_failure_policies() {
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let ocsp_port = free_port();
+    let url = format!("http://127.0.0.1:{ocsp_port}/");
+    let (good, revoked, burst, orphan) = (
+        int.client_with_ocsp("good", &url),
+        int.client_with_ocsp("stolen", &url),
+        int.client_with_ocsp("burst", &url),
+        int.client_with_ocsp("late", &url),
+    );
+    let signer = int.ocsp_responder("Partner OCSP Responder");
+    let mut responder = OcspResponder::start(
+        &int,
+        &signer,
+        &[
+            Entry::Good(&good),
+            Entry::Revoked(&revoked),
+            Entry::Good(&burst),
+            Entry::Good(&orphan),
+        ],
+        ocsp_port,
+    );
+
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["closed.example", "open.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let m = Manifests::new()
+        .ca_secret(
+            "default",
+            "partner-ca",
+            format!("{}{}", root.pem(), int.pem()).as_bytes(),
+        )
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .with(profile("closed", "FailClosed"))
+        .with(profile("open", "FailOpen"))
+        .https_listener(
+            "default/closed",
+            port,
+            "closed.example",
+            Some("gw-tls"),
+            Some("closed"),
+            "echo",
+        )
+        .https_listener(
+            "default/open",
+            port,
+            "open.example",
+            Some("gw-tls"),
+            Some("open"),
+            "echo",
+        )
+        .edit("Listener", "open", |l| {
+            l["spec"]["rules"][0]["requestHeaders"] = json!({"presets": ["NginxSslClient"]})
+        })
+        .service("default", "echo", "127.0.0.1", backend.addr.port());
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+    let root_pem = server_root.pem();
+    let get = |host: &str, leaf: &Leaf| {
+        rustls_get_as(port, host, "/", &root_pem, leaf, &[&int])
+            .unwrap_or_else(|e| panic!("{host}: {e}"))
+    };
+
+    // Cold cache: the first request waits for the responder and succeeds.
+    let (status, body) = get("closed.example", &good);
+    assert_eq!(status, 200, "{body}\n{}", responder.log());
+    let (status, body) = get("closed.example", &revoked);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with(
+            "400 Bad Request: client certificate refused: certificate revoked (keyCompromise) at "
+        ),
+        "{body}"
+    );
+
+    // 1,000 requests on new connections within one nextUpdate window: at most 2 OCSP requests.
+    for i in 0..1000 {
+        assert_eq!(get("closed.example", &good).0, 200, "request {i}");
+    }
+    let asked = responder.requests_for(&good);
+    assert!(
+        (1..=2).contains(&asked),
+        "{asked} OCSP requests for 1,001 handshakes"
+    );
+
+    // 50 concurrent handshakes with a cold cache: one request.
+    let barrier = Arc::new(Barrier::new(50));
+    std::thread::scope(|s| {
+        for _ in 0..50 {
+            let barrier = barrier.clone();
+            let get = &get;
+            let burst = &burst;
+            s.spawn(move || {
+                barrier.wait();
+                assert_eq!(get("closed.example", burst).0, 200);
+            });
+        }
+    });
+    assert_eq!(responder.requests_for(&burst), 1, "single flight");
+
+    // The responder goes away: FailClosed refuses, FailOpen admits and says so.
+    responder.stop();
+    let (status, body) = get("closed.example", &orphan);
+    assert_eq!(
+        (status, body.trim()),
+        (
+            400,
+            "400 Bad Request: client certificate refused: OCSP responder unreachable"
+        )
+    );
+    let (status, body) = get("open.example", &orphan);
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        v["headers"]["ssl-client-verify"],
+        "SUCCESS:revocation status unknown (OCSP responder unreachable)"
+    );
+    // Cached answers keep serving while the responder is down.
+    assert_eq!(get("closed.example", &good).0, 200);
+
+    let log = gw.access_log();
+    assert!(
+        log.contains("FAILED:certificate revoked (keyCompromise)"),
+        "{log}"
+    );
+    assert!(log.contains("FAILED:OCSP responder unreachable"), "{log}");
+    let metrics = curl(&[&format!("http://{}/metrics", gw.admin)]).1;
+    for line in [
+        "portcullis_ocsp_requests_total{result=\"good\"}",
+        "portcullis_ocsp_requests_total{result=\"revoked\"} 1",
+        "portcullis_ocsp_requests_total{result=\"unreachable\"} 1",
+        "reason=\"OCSPUnreachable\"",
+    ] {
+        assert!(metrics.contains(line), "{line} missing:\n{metrics}");
+    }
+    let hits: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_ocsp_cache_lookups_total{result=\"hit\"} "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(hits >= 1000, "cache hits: {hits}");
+}
+
+/// A response signed by a certificate the issuer did not authorize for OCSP (no OCSPSigning
+/// EKU) is not believed, whatever it says.
+#[test]
+fn responses_from_an_unauthorized_signer_are_refused() {
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let ocsp_port = free_port();
+    let url = format!("http://127.0.0.1:{ocsp_port}/");
+    let good = int.client_with_ocsp("good", &url);
+    let impostor = int.client("not-a-responder");
+    let _responder = OcspResponder::start(&int, &impostor, &[Entry::Good(&good)], ocsp_port);
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["closed.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let m = Manifests::new()
+        .ca_secret(
+            "default",
+            "partner-ca",
+            format!("{}{}", root.pem(), int.pem()).as_bytes(),
+        )
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .with(profile("closed", "FailClosed"))
+        .https_listener(
+            "default/closed",
+            port,
+            "closed.example",
+            Some("gw-tls"),
+            Some("closed"),
+            "echo",
+        )
+        .service("default", "echo", "127.0.0.1", backend.addr.port());
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let _gw = Standalone::start(dir.path(), &[port]);
+    let (status, body) = rustls_get_as(
+        port,
+        "closed.example",
+        "/",
+        &server_root.pem(),
+        &good,
+        &[&int],
+    )
+    .expect("request");
+    assert_eq!(
+        (status, body.trim()),
+        (
+            400,
+            "400 Bad Request: client certificate refused: invalid OCSP response"
+        )
+    );
+}
