@@ -54,7 +54,7 @@ impl Ca {
 
     /// A client certificate (clientAuth EKU) issued by this CA.
     pub fn client(&self, cn: &str) -> Leaf {
-        self.leaf(cn, vec![], ExtendedKeyUsagePurpose::ClientAuth)
+        self.leaf(cn, vec![], ExtendedKeyUsagePurpose::ClientAuth, None)
     }
 
     /// A client certificate valid from `from_days` to `to_days` relative to now.
@@ -78,28 +78,30 @@ impl Ca {
     }
 
     /// A client certificate whose Authority Information Access names `ocsp_url` as its OCSP
-    /// responder (rcgen has no AIA support: the extension is encoded here).
+    /// responder.
     pub fn client_with_ocsp(&self, cn: &str, ocsp_url: &str) -> Leaf {
-        let key = key();
-        let mut params = CertificateParams::new(vec![]).expect("leaf params");
-        params.distinguished_name = dn(cn);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        let serial = next_serial();
-        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-        params.custom_extensions.push(aia_ocsp(ocsp_url));
-        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
-        Leaf {
-            cert,
-            key_pem: key.serialize_pem(),
-            serial,
-        }
+        self.leaf(
+            cn,
+            vec![],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Some(ocsp_url),
+        )
+    }
+
+    /// A server certificate for `hosts` whose AIA names `ocsp_url` (for stapling).
+    pub fn server_with_ocsp(&self, hosts: &[&str], ocsp_url: &str) -> Leaf {
+        let sans = hosts.iter().map(|h| (*h).to_owned()).collect();
+        self.leaf(
+            hosts.first().copied().unwrap_or("server"),
+            sans,
+            ExtendedKeyUsagePurpose::ServerAuth,
+            Some(ocsp_url),
+        )
     }
 
     /// A delegated OCSP responder certificate (OCSPSigning EKU) issued by this CA.
     pub fn ocsp_responder(&self, cn: &str) -> Leaf {
-        self.leaf(cn, vec![], ExtendedKeyUsagePurpose::OcspSigning)
+        self.leaf(cn, vec![], ExtendedKeyUsagePurpose::OcspSigning, None)
     }
 
     /// A server certificate (serverAuth EKU) for `hosts`, issued by this CA.
@@ -109,14 +111,22 @@ impl Ca {
             hosts.first().copied().unwrap_or("server"),
             sans,
             ExtendedKeyUsagePurpose::ServerAuth,
+            None,
         )
     }
 
-    fn leaf(&self, cn: &str, sans: Vec<String>, eku: ExtendedKeyUsagePurpose) -> Leaf {
+    fn leaf(
+        &self,
+        cn: &str,
+        sans: Vec<String>,
+        eku: ExtendedKeyUsagePurpose,
+        ocsp_url: Option<&str>,
+    ) -> Leaf {
         let key = key();
         let mut params = CertificateParams::new(sans).expect("leaf params");
         let serial = next_serial();
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        params.custom_extensions.extend(ocsp_url.map(aia_ocsp));
         params.distinguished_name = dn(cn);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

@@ -219,3 +219,62 @@ fn responses_from_an_unauthorized_signer_are_refused() {
         )
     );
 }
+
+/// The gateway staples a good OCSP response to its own certificate for clients that ask.
+#[test]
+fn server_certificate_is_stapled() {
+    let server_root = Ca::root("Server Root");
+    let server_int = server_root.intermediate("Server Issuing");
+    let ocsp_port = free_port();
+    let server = server_int.server_with_ocsp(
+        &["stapled.example"],
+        &format!("http://127.0.0.1:{ocsp_port}/"),
+    );
+    let signer = server_int.ocsp_responder("Server OCSP Responder");
+    let responder = OcspResponder::start(&server_int, &signer, &[Entry::Good(&server)], ocsp_port);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let chain = format!("{}{}", server.pem(), server_int.pem());
+    let m = Manifests::new()
+        .tls_secret("default", "gw-tls", &chain, server.key_pem())
+        .https_listener(
+            "default/stapled",
+            port,
+            "stapled.example",
+            Some("gw-tls"),
+            None,
+            "echo",
+        )
+        .service("default", "echo", "127.0.0.1", backend.addr.port());
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+    let s_client = || {
+        let out = std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                "-servername",
+                "stapled.example",
+                "-status",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl s_client");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stapled = Standalone::eventually(std::time::Duration::from_secs(10), || {
+        s_client().contains("OCSP Response Status: successful")
+    });
+    assert!(
+        stapled,
+        "no staple:\n{}\n{}\n{}",
+        s_client(),
+        gw.stderr(),
+        responder.log()
+    );
+    let out = s_client();
+    assert!(out.contains("Cert Status: good"), "{out}");
+    assert!(responder.requests_for(&server) >= 1);
+}

@@ -27,6 +27,20 @@ pub enum PrivateKey {
     Sec1(Der),
 }
 
+impl PrivateKey {
+    /// The key in rustls' form.
+    pub fn to_rustls(&self) -> rustls::pki_types::PrivateKeyDer<'static> {
+        use rustls::pki_types::{
+            PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+        };
+        match self {
+            Self::Pkcs8(d) => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(d.0.clone())),
+            Self::Pkcs1(d) => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(d.0.clone())),
+            Self::Sec1(d) => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(d.0.clone())),
+        }
+    }
+}
+
 /// Why a TLS Secret's contents were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -94,26 +108,24 @@ impl ServerCertificate {
 
     /// Checks that the key loads and belongs to the leaf, as the TLS library will need.
     fn check_key(&self) -> Result<(), ServerCertError> {
-        use rustls::pki_types::{
-            CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer,
-            PrivateSec1KeyDer,
-        };
-        let key = match &self.key {
-            PrivateKey::Pkcs8(d) => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(d.0.clone())),
-            PrivateKey::Pkcs1(d) => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(d.0.clone())),
-            PrivateKey::Sec1(d) => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(d.0.clone())),
-        };
-        let chain = self
-            .chain
-            .iter()
-            .map(|d| CertificateDer::from(d.0.clone()))
-            .collect();
-        let provider = rustls::crypto::aws_lc_rs::default_provider();
-        match rustls::sign::CertifiedKey::from_der(chain, key, &provider) {
+        match self.certified_key(&rustls::crypto::aws_lc_rs::default_provider()) {
             Ok(_) => Ok(()),
             Err(rustls::Error::InconsistentKeys(_)) => Err(ServerCertError::KeyMismatch),
             Err(_) => Err(ServerCertError::BadKey),
         }
+    }
+
+    /// The chain and key as rustls serves them.
+    pub fn certified_key(
+        &self,
+        provider: &rustls::crypto::CryptoProvider,
+    ) -> Result<rustls::sign::CertifiedKey, rustls::Error> {
+        let chain = self
+            .chain
+            .iter()
+            .map(|d| rustls::pki_types::CertificateDer::from(d.0.clone()))
+            .collect();
+        rustls::sign::CertifiedKey::from_der(chain, self.key.to_rustls(), provider)
     }
 
     /// Whether the leaf's DNS names cover `host` (exactly, or by a one-label wildcard).

@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{
-    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
-};
 
 use super::backend::BackendPool;
 use super::client_auth::ClientAuthVerifier;
+use super::stapling::StapledCert;
 use crate::config::{
-    ClientAuth, HeaderPreset, HeaderRule, Hostname, PathMatch, PrivateKey, Protocol, Refusal,
-    ServerTls, Snapshot, SslPolicy, TlsVersion, VirtualServer,
+    ClientAuth, HeaderPreset, HeaderRule, Hostname, PathMatch, Protocol, Refusal, ServerTls,
+    Snapshot, SslPolicy, TlsVersion, VirtualServer,
 };
 
 /// Why a snapshot cannot be served.
@@ -58,6 +56,8 @@ pub struct CompiledServer {
     pub tls: Option<Arc<ServerConfig>>,
     /// Judges client certificates.
     pub verifier: Option<Arc<ClientAuthVerifier>>,
+    /// The server certificate, stapled when it can be.
+    pub stapled: Option<Arc<StapledCert>>,
     /// Whether a valid certificate is required (outside exclusion paths).
     pub required: bool,
     /// Whether a presented certificate must be valid (Optional).
@@ -224,13 +224,13 @@ fn compile_server(
         server: s.name.clone(),
         message,
     };
-    let (tls, verifier, auth) = match (&s.tls, &s.refusal) {
+    let (tls, verifier, stapled, auth) = match (&s.tls, &s.refusal) {
         (Some(tls), None) => {
-            let (cfg, verifier) =
+            let (cfg, verifier, stapled) =
                 server_config(tls, protocol, provider).map_err(|e| err(e.to_string()))?;
-            (Some(cfg), Some(verifier), &tls.client_auth)
+            (Some(cfg), Some(verifier), Some(stapled), &tls.client_auth)
         }
-        _ => (None, None, &ClientAuth::Off),
+        _ => (None, None, None, &ClientAuth::Off),
     };
     let exclusion_paths = match auth {
         ClientAuth::Required(v) => v.exclusion_paths.clone(),
@@ -257,6 +257,7 @@ fn compile_server(
         hostnames: s.hostnames.clone(),
         tls,
         verifier,
+        stapled,
         required: matches!(auth, ClientAuth::Required(_)),
         optional: matches!(auth, ClientAuth::Optional(_)),
         exclusion_paths,
@@ -270,7 +271,7 @@ fn server_config(
     tls: &ServerTls,
     protocol: Protocol,
     provider: &Arc<CryptoProvider>,
-) -> Result<(Arc<ServerConfig>, Arc<ClientAuthVerifier>), rustls::Error> {
+) -> Result<ServerParts, rustls::Error> {
     let provider = Arc::new(policy_provider(&tls.policy, provider)?);
     let versions: &[&rustls::SupportedProtocolVersion] = match tls.policy.min_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
@@ -281,26 +282,19 @@ fn server_config(
         protocol == Protocol::Tls,
         &provider,
     )?);
-    let chain: Vec<CertificateDer<'static>> = tls
-        .certificate
-        .chain
-        .iter()
-        .map(|d| CertificateDer::from(d.0.clone()))
-        .collect();
-    let key = match &tls.certificate.key {
-        PrivateKey::Pkcs8(d) => PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(d.0.clone())),
-        PrivateKey::Pkcs1(d) => PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(d.0.clone())),
-        PrivateKey::Sec1(d) => PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(d.0.clone())),
-    };
+    let stapled = Arc::new(StapledCert::new(tls.certificate.certified_key(&provider)?));
     let mut cfg = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)?
         .with_client_cert_verifier(verifier.clone())
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(stapled.clone());
     if protocol == Protocol::Https {
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     }
-    Ok((Arc::new(cfg), verifier))
+    Ok((Arc::new(cfg), verifier, stapled))
 }
+
+/// What a server's TLS compiles to: the rustls config, its client verifier, its certificate.
+type ServerParts = (Arc<ServerConfig>, Arc<ClientAuthVerifier>, Arc<StapledCert>);
 
 /// The provider restricted to the policy's cipher suites (all of aws-lc-rs's when none are
 /// named: every one of them is forward-secret AEAD).

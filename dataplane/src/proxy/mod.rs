@@ -13,6 +13,7 @@ pub mod identity;
 mod ocsp;
 mod revocation;
 mod serve;
+mod stapling;
 mod telemetry;
 
 use std::collections::HashMap;
@@ -88,12 +89,22 @@ impl Gateway {
     /// Opens and closes Listener ports as snapshots change; runs until the process ends.
     pub async fn run(&self) {
         // OCSP answers used recently are refreshed before they expire, off the request path.
-        let ocsp = self.ocsp.clone();
+        // The gateway's own certificates are stapled and re-stapled the same way.
+        let (ocsp, config) = (self.ocsp.clone(), self.config.subscribe());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tick.tick().await;
                 ocsp.refresh_due().await;
+                let current = config.borrow().clone();
+                for stapled in current
+                    .ports
+                    .values()
+                    .flat_map(|p| &p.servers)
+                    .filter_map(|s| s.stapled.as_ref())
+                {
+                    stapled.refresh(&ocsp).await;
+                }
             }
         });
         let mut rx = self.config.subscribe();

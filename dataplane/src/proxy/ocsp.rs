@@ -73,6 +73,7 @@ pub struct OcspClient {
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     cache: Mutex<HashMap<CertId, Entry>>,
     inflight: Mutex<HashMap<CertId, Flight>>,
+    staples: Mutex<HashMap<CertId, (Vec<u8>, i64)>>,
     telemetry: Arc<Telemetry>,
 }
 
@@ -98,6 +99,7 @@ impl OcspClient {
             http: Client::builder(TokioExecutor::new()).build(connector),
             cache: Mutex::default(),
             inflight: Mutex::default(),
+            staples: Mutex::default(),
             telemetry,
         }
     }
@@ -144,6 +146,56 @@ impl OcspClient {
         };
         for job in due {
             self.refresh(job).await;
+        }
+    }
+
+    /// A verified `good` response for the gateway's own certificate, to staple, with the time
+    /// until which it may be served. Answers are shared across snapshots until they expire.
+    pub async fn staple(
+        &self,
+        cert: &CertificateInfo,
+        issuer: &CertificateInfo,
+    ) -> Option<(Vec<u8>, i64)> {
+        let id = CertId::new(cert, issuer)?;
+        let now = unix_now();
+        if let Some((der, until)) = self
+            .staples
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .filter(|(_, until)| now < *until - 60)
+        {
+            return Some((der.clone(), *until));
+        }
+        let url = cert.ocsp_urls.first()?;
+        let started = Instant::now();
+        // No nonce: a staple is shown to every client, not answered to one request.
+        let bytes = tokio::time::timeout(FETCH_TIMEOUT, self.post(url, ocsp::request(&id, None)))
+            .await
+            .ok()?
+            .ok();
+        let elapsed = started.elapsed();
+        let Some(bytes) = bytes else {
+            self.telemetry.ocsp_request("staple_unreachable", elapsed);
+            return None;
+        };
+        match ocsp::verify_response(&bytes, &id, issuer, None, now, CLOCK_SKEW_SECS) {
+            Ok(single) if single.status == CertStatus::Good => {
+                self.telemetry.ocsp_request("staple_good", elapsed);
+                let until = single
+                    .next_update
+                    .unwrap_or(now + DEFAULT_TTL_SECS)
+                    .min(now + MAX_TTL_SECS);
+                self.staples
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(id, (bytes.to_vec(), until));
+                Some((bytes.to_vec(), until))
+            }
+            _ => {
+                self.telemetry.ocsp_request("staple_refused", elapsed);
+                None
+            }
         }
     }
 
