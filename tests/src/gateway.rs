@@ -122,3 +122,13 @@ impl Drop for Standalone {
         let _ = self.child.wait();
     }
 }
+
+/// A child process stopped (by its PID) when the guard drops, even if the test panics.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

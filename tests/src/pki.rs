@@ -16,6 +16,13 @@ pub struct Ca {
     key_pem: String,
 }
 
+/// Revocation URLs written into a leaf.
+#[derive(Default, Clone, Copy)]
+struct Urls<'a> {
+    ocsp: Option<&'a str>,
+    crl: Option<&'a str>,
+}
+
 /// An end-entity certificate and its key.
 pub struct Leaf {
     cert: rcgen::Certificate,
@@ -54,7 +61,12 @@ impl Ca {
 
     /// A client certificate (clientAuth EKU) issued by this CA.
     pub fn client(&self, cn: &str) -> Leaf {
-        self.leaf(cn, vec![], ExtendedKeyUsagePurpose::ClientAuth, None)
+        self.leaf(
+            cn,
+            vec![],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Urls::default(),
+        )
     }
 
     /// A client certificate valid from `from_days` to `to_days` relative to now.
@@ -84,7 +96,23 @@ impl Ca {
             cn,
             vec![],
             ExtendedKeyUsagePurpose::ClientAuth,
-            Some(ocsp_url),
+            Urls {
+                ocsp: Some(ocsp_url),
+                crl: None,
+            },
+        )
+    }
+
+    /// A client certificate whose CRL Distribution Point is `crl_url`.
+    pub fn client_with_crl_dp(&self, cn: &str, crl_url: &str) -> Leaf {
+        self.leaf(
+            cn,
+            vec![],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Urls {
+                ocsp: None,
+                crl: Some(crl_url),
+            },
         )
     }
 
@@ -95,13 +123,21 @@ impl Ca {
             hosts.first().copied().unwrap_or("server"),
             sans,
             ExtendedKeyUsagePurpose::ServerAuth,
-            Some(ocsp_url),
+            Urls {
+                ocsp: Some(ocsp_url),
+                crl: None,
+            },
         )
     }
 
     /// A delegated OCSP responder certificate (OCSPSigning EKU) issued by this CA.
     pub fn ocsp_responder(&self, cn: &str) -> Leaf {
-        self.leaf(cn, vec![], ExtendedKeyUsagePurpose::OcspSigning, None)
+        self.leaf(
+            cn,
+            vec![],
+            ExtendedKeyUsagePurpose::OcspSigning,
+            Urls::default(),
+        )
     }
 
     /// A server certificate (serverAuth EKU) for `hosts`, issued by this CA.
@@ -111,7 +147,7 @@ impl Ca {
             hosts.first().copied().unwrap_or("server"),
             sans,
             ExtendedKeyUsagePurpose::ServerAuth,
-            None,
+            Urls::default(),
         )
     }
 
@@ -120,13 +156,20 @@ impl Ca {
         cn: &str,
         sans: Vec<String>,
         eku: ExtendedKeyUsagePurpose,
-        ocsp_url: Option<&str>,
+        urls: Urls<'_>,
     ) -> Leaf {
         let key = key();
         let mut params = CertificateParams::new(sans).expect("leaf params");
         let serial = next_serial();
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
-        params.custom_extensions.extend(ocsp_url.map(aia_ocsp));
+        params.custom_extensions.extend(urls.ocsp.map(aia_ocsp));
+        params.crl_distribution_points = urls
+            .crl
+            .map(|u| rcgen::CrlDistributionPoint {
+                uris: vec![u.to_owned()],
+            })
+            .into_iter()
+            .collect();
         params.distinguished_name = dn(cn);
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];

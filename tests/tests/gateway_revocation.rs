@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use portcullis_tests::backend::EchoBackend;
 use portcullis_tests::client::{curl, rustls_get_as};
-use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::gateway::{KillOnDrop, Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf};
 use serde_json::{Value, json};
@@ -158,4 +158,83 @@ fn crl_revokes_reloads_and_follows_the_failure_policy_when_stale() {
             "{reason} missing from metrics:\n{metrics}"
         );
     }
+}
+
+/// With `fetchCrlDistributionPoints`, a CRL served at the certificate's distribution point
+/// (by a real HTTP server, python's http.server) revokes it, without any `ca.crl`.
+#[test]
+fn crl_from_the_distribution_point_revokes() {
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let crl_port = free_port();
+    let url = format!("http://127.0.0.1:{crl_port}/issuing.crl");
+    let (good, revoked) = (
+        int.client_with_crl_dp("good", &url),
+        int.client_with_crl_dp("stolen", &url),
+    );
+    let site = tempfile::tempdir().expect("site");
+    std::fs::write(site.path().join("issuing.crl"), int.crl(&[&revoked], -1, 7))
+        .expect("write crl");
+    let _http = KillOnDrop(
+        std::process::Command::new("python3")
+            .args([
+                "-m",
+                "http.server",
+                &crl_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+            ])
+            .arg(site.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 http.server"),
+    );
+    assert!(Standalone::eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", crl_port)).is_ok()
+    }));
+
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["crl.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let m = Manifests::new()
+        .ca_secret(
+            "default",
+            "partner-ca",
+            format!("{}{}", root.pem(), int.pem()).as_bytes(),
+        )
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .with(profile("dp", "partner-ca", "FailClosed"))
+        .edit("SslProfile", "dp", |p| {
+            p["spec"]["clientAuthConfiguration"]["fetchCrlDistributionPoints"] = json!(true)
+        })
+        .https_listener(
+            "default/crl",
+            port,
+            "crl.example",
+            Some("gw-tls"),
+            Some("dp"),
+            "echo",
+        )
+        .service("default", "echo", "127.0.0.1", backend.addr.port());
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+    let get = |leaf: &Leaf| {
+        rustls_get_as(port, "crl.example", "/", &server_root.pem(), leaf, &[&int]).expect("request")
+    };
+    assert_eq!(get(&good).0, 200, "{}", gw.stderr());
+    let (status, body) = get(&revoked);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("certificate revoked (keyCompromise)"),
+        "{body}"
+    );
+    let metrics = curl(&[&format!("http://{}/metrics", gw.admin)]).1;
+    assert!(
+        metrics.contains("portcullis_crl_downloads_total{result=\"ok\"} 1"),
+        "one download for both clients:\n{metrics}"
+    );
 }

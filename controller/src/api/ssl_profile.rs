@@ -176,6 +176,11 @@ pub struct ClientAuthConfiguration {
     /// or `Chain` (its intermediates too). With CRLs, `Chain` needs a CRL from every CA.
     #[serde(default)]
     pub revocation_scope: RevocationScope,
+    /// With `verifyClientRevocation: CRL`: also download CRLs from the certificates' CRL
+    /// Distribution Point (HTTP) when `ca.crl` has no current CRL from their issuer; each is
+    /// verified against the trusted CA and cached until its `nextUpdate`.
+    #[serde(default)]
+    pub fetch_crl_distribution_points: bool,
     /// With `verifyClientRevocation: OCSP`: the responder to ask instead of the one named in
     /// each certificate's Authority Information Access extension (`http://` or `https://`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -190,6 +190,7 @@ fn client_auth(
                         &bundle,
                         &secret_name,
                         &field,
+                        c.fetch_crl_distribution_points,
                         now,
                         report,
                     ));
@@ -229,6 +230,7 @@ fn client_auth(
         revocation_chain: c.revocation_scope == RevocationScope::Chain,
         crls,
         ocsp_responder: c.ocsp_responder_url.clone(),
+        fetch_crl_distribution_points: c.fetch_crl_distribution_points,
         exclusion_paths: c
             .exclusion_paths
             .iter()

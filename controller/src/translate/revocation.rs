@@ -33,17 +33,21 @@ pub(crate) fn ca_expiry(
     }
 }
 
-/// Reads and verifies `ca.crl` of a trust Secret; reports problems and expiry.
+/// Reads and verifies `ca.crl` of a trust Secret; reports problems and expiry. A missing CRL is
+/// a warning unless distribution points are fetched (`fetch`).
 pub(crate) fn crls(
     secret: &Secret,
     bundle: &TrustBundle,
     secret_name: &str,
     field: &str,
+    fetch: bool,
     now: jiff::Timestamp,
     report: &mut Reporter<'_>,
 ) -> Vec<Der> {
     let Some(bytes) = secret_value(secret, "ca.crl") else {
-        report.warn(field, "CRLMissing", format!("{secret_name} has no key ca.crl: certificates from this chain have no revocation status and follow revocationFailurePolicy"));
+        if !fetch {
+            report.warn(field, "CRLMissing", format!("{secret_name} has no key ca.crl: certificates from this chain have no revocation status and follow revocationFailurePolicy (or set fetchCrlDistributionPoints)"));
+        }
         return Vec::new();
     };
     let lists = match RevocationList::parse_all(&bytes, bundle.cas()) {
@@ -67,7 +71,7 @@ pub(crate) fn crls(
         .collect::<Vec<_>>();
     for tip in tips
         .iter()
-        .filter(|t| !lists.iter().any(|l| &l.issuer == *t))
+        .filter(|t| !fetch && !lists.iter().any(|l| &l.issuer == *t))
     {
         report.warn(field, "CRLMissingForCA", format!("{secret_name} key ca.crl has no CRL from {tip}: its certificates have no revocation status and follow revocationFailurePolicy"));
     }

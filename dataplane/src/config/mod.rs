@@ -142,6 +142,10 @@ pub struct ClientVerification {
     /// CRLs (DER) from the trust Secrets' `ca.crl`; verified against the bundles on load.
     #[serde(default)]
     pub crls: Vec<Der>,
+    /// With CRL checks: also fetch CRLs from the certificates' distribution points when no
+    /// current CRL from `ca.crl` covers them.
+    #[serde(default)]
+    pub fetch_crl_distribution_points: bool,
     /// OCSP responder used instead of the certificates' AIA URL.
     #[serde(default)]
     pub ocsp_responder: Option<String>,

@@ -27,6 +27,8 @@ pub struct CertificateInfo {
     pub dns_names: Vec<String>,
     /// OCSP responder URLs from the Authority Information Access extension.
     pub ocsp_urls: Vec<String>,
+    /// CRL distribution point URLs.
+    pub crl_urls: Vec<String>,
     /// Whether BasicConstraints says `cA: TRUE`. Like Application Gateway, only this makes a CA:
     /// a self-signed certificate without it is a leaf, however it is used.
     pub is_ca: bool,
@@ -76,6 +78,28 @@ impl CertificateInfo {
                 _ => None,
             })
             .collect();
+        let crl_urls = cert
+            .extensions()
+            .iter()
+            .filter_map(|e| match e.parsed_extension() {
+                x509_parser::extensions::ParsedExtension::CRLDistributionPoints(points) => {
+                    Some(points)
+                }
+                _ => None,
+            })
+            .flat_map(|points| points.points.iter())
+            .filter_map(|p| match &p.distribution_point {
+                Some(x509_parser::extensions::DistributionPointName::FullName(names)) => {
+                    Some(names)
+                }
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|n| match n {
+                x509_parser::extensions::GeneralName::URI(u) => Some((*u).to_owned()),
+                _ => None,
+            })
+            .collect();
         Ok(Self {
             der: der.to_vec(),
             subject: DistinguishedName::from_x509(cert.subject()),
@@ -90,6 +114,7 @@ impl CertificateInfo {
             serial: cert.raw_serial().to_vec(),
             dns_names,
             ocsp_urls,
+            crl_urls,
             is_ca,
         })
     }

@@ -22,7 +22,7 @@ use rustls::{
 
 use std::borrow::Cow;
 
-use super::ocsp::OcspClient;
+use super::fetch::RevocationClient;
 use super::revocation::{self, CrlIndex, Status, Unknown};
 use crate::config::{ClientAuth, ClientVerification, FailurePolicy, Revocation};
 use crate::pki::CertificateInfo;
@@ -193,6 +193,8 @@ enum RevocationCheck {
         index: CrlIndex,
         policy: FailurePolicy,
         chain: bool,
+        /// Download CRLs from distribution points (in `judge`) when `index` has none.
+        fetch: bool,
     },
     Ocsp {
         policy: FailurePolicy,
@@ -243,12 +245,13 @@ impl ClientAuthVerifier {
         }
     }
 
-    /// The verdict including OCSP (which needs the network): what a connection is judged by.
+    /// The verdict including the checks that need the network (OCSP, CRLs downloaded from
+    /// distribution points): what a connection is judged by.
     pub async fn judge(
         &self,
         peer: Option<&[CertificateDer<'_>]>,
         now: UnixTime,
-        client: &OcspClient,
+        client: &RevocationClient,
     ) -> Verdict {
         let verdict = self.verdict(peer, now);
         let (Some(chain), Some((leaf, sent)), Verdict::Success) =
@@ -256,19 +259,21 @@ impl ClientAuthVerifier {
         else {
             return verdict;
         };
-        let RevocationCheck::Ocsp {
-            policy,
-            chain: whole,
-            responder,
-        } = &chain.revocation
-        else {
-            return verdict;
+        let (policy, whole) = match &chain.revocation {
+            RevocationCheck::Ocsp { policy, chain, .. }
+            | RevocationCheck::Crl {
+                policy,
+                chain,
+                fetch: true,
+                ..
+            } => (*policy, *chain),
+            _ => return verdict,
         };
         let Ok(info) = CertificateInfo::from_der(leaf) else {
             return Verdict::Failed(Reason::BadCertificate);
         };
         let mut subjects = vec![info.clone()];
-        if *whole {
+        if whole {
             subjects.extend(self.path_above(&info, sent, &chain.cas));
         }
         let candidates: Vec<CertificateInfo> = sent
@@ -276,18 +281,31 @@ impl ClientAuthVerifier {
             .filter_map(|c| CertificateInfo::from_der(c).ok())
             .chain(chain.cas.iter().cloned())
             .collect();
+        let unix_now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let mut statuses = Vec::with_capacity(subjects.len());
         for cert in &subjects {
             // The issuer whose key signed the certificate: its name alone is not enough.
             let issuer = candidates
                 .iter()
                 .find(|c| c.subject == cert.issuer && cert.is_signed_by(c));
-            statuses.push(match issuer {
-                Some(issuer) => client.status(cert, issuer, responder.as_deref()).await,
-                None => Status::Unknown(Unknown::OcspInvalidResponse),
+            statuses.push(match (&chain.revocation, issuer) {
+                (RevocationCheck::Ocsp { responder, .. }, Some(issuer)) => {
+                    client.ocsp_status(cert, issuer, responder.as_deref()).await
+                }
+                (RevocationCheck::Crl { index, .. }, Some(issuer)) => {
+                    match index.status(cert, unix_now) {
+                        // No current CRL from ca.crl: ask the certificate's distribution point.
+                        Status::Unknown(_) => client.crl_status(cert, issuer).await,
+                        known => known,
+                    }
+                }
+                (RevocationCheck::Ocsp { .. }, None) => {
+                    Status::Unknown(Unknown::OcspInvalidResponse)
+                }
+                _ => Status::Unknown(Unknown::NoCrl),
             });
         }
-        match revocation::combine(statuses, *policy) {
+        match revocation::combine(statuses, policy) {
             Ok(None) | Err(Status::Good) => Verdict::Success,
             Ok(Some(u)) => Verdict::SuccessRevocationUnknown(u),
             Err(Status::Revoked(r)) => Verdict::Failed(Reason::Revoked {
@@ -334,11 +352,15 @@ impl ClientAuthVerifier {
             return Verdict::Failed(Reason::IssuerDnMismatch);
         }
         match &chain.revocation {
-            RevocationCheck::None | RevocationCheck::Ocsp { .. } => Verdict::Success,
+            // These need the network: `judge` checks them after the handshake.
+            RevocationCheck::None
+            | RevocationCheck::Ocsp { .. }
+            | RevocationCheck::Crl { fetch: true, .. } => Verdict::Success,
             RevocationCheck::Crl {
                 index,
                 policy,
                 chain: whole,
+                fetch: false,
             } => {
                 let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
                 let path = if *whole {
@@ -432,6 +454,7 @@ fn chain_check(
             index: CrlIndex::build(&v.crls, &cas)?,
             policy,
             chain: v.revocation_chain,
+            fetch: v.fetch_crl_distribution_points,
         },
         // OCSP needs the network: it is checked after the handshake, in `judge`.
         Revocation::Ocsp(policy) => RevocationCheck::Ocsp {

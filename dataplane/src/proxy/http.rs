@@ -18,8 +18,8 @@ use tokio::sync::watch;
 use super::backend::{BackendError, Body};
 use super::client_auth::{Reason, Verdict};
 use super::compiled::{CompiledServer, CompiledSnapshot};
+use super::fetch::RevocationClient;
 use super::identity;
-use super::ocsp::OcspClient;
 use super::serve::{TlsInfo, unix_now};
 use super::telemetry::Telemetry;
 
@@ -36,7 +36,7 @@ pub struct ConnCtx {
     /// Counters and the access log.
     pub telemetry: Arc<Telemetry>,
     /// The shared OCSP client, to re-judge after a configuration change.
-    pub ocsp: Arc<OcspClient>,
+    pub ocsp: Arc<RevocationClient>,
 }
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.

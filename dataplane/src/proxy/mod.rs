@@ -8,9 +8,9 @@
 mod backend;
 pub mod client_auth;
 mod compiled;
+mod fetch;
 mod http;
 pub mod identity;
-mod ocsp;
 mod revocation;
 mod serve;
 mod stapling;
@@ -45,7 +45,7 @@ pub struct Gateway {
     config: watch::Sender<Arc<CompiledSnapshot>>,
     provider: Arc<CryptoProvider>,
     telemetry: Arc<Telemetry>,
-    ocsp: Arc<ocsp::OcspClient>,
+    ocsp: Arc<fetch::RevocationClient>,
     options: GatewayOptions,
 }
 
@@ -58,7 +58,7 @@ impl Gateway {
         Self {
             config,
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-            ocsp: Arc::new(ocsp::OcspClient::new(telemetry.clone())),
+            ocsp: Arc::new(fetch::RevocationClient::new(telemetry.clone())),
             telemetry,
             options,
         }

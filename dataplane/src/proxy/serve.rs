@@ -15,9 +15,9 @@ use tokio_rustls::LazyConfigAcceptor;
 
 use super::client_auth::{ClientAuthVerifier, Verdict};
 use super::compiled::{CompiledPort, CompiledServer, CompiledSnapshot};
+use super::fetch::RevocationClient;
 use super::http::{ConnCtx, handle};
 use super::identity::ClientCertificate;
-use super::ocsp::OcspClient;
 use super::telemetry::Telemetry;
 use crate::config::Protocol;
 
@@ -50,7 +50,7 @@ impl TlsInfo {
     pub async fn verdict_under(
         &self,
         verifier: Option<&Arc<ClientAuthVerifier>>,
-        ocsp: &OcspClient,
+        ocsp: &RevocationClient,
     ) -> Verdict {
         match (verifier, &self.server.verifier) {
             (Some(now), Some(then)) if Arc::ptr_eq(now, then) => self.verdict.clone(),
@@ -71,7 +71,7 @@ pub async fn accept_loop(
     port: u16,
     config: watch::Receiver<Arc<CompiledSnapshot>>,
     telemetry: Arc<Telemetry>,
-    ocsp: Arc<OcspClient>,
+    ocsp: Arc<RevocationClient>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -102,7 +102,7 @@ async fn connection(
     port_cfg: Arc<CompiledPort>,
     config: watch::Receiver<Arc<CompiledSnapshot>>,
     telemetry: &Arc<Telemetry>,
-    ocsp: Arc<OcspClient>,
+    ocsp: Arc<RevocationClient>,
 ) {
     let port = port_cfg.port;
     if port_cfg.protocol == Protocol::Http {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::ocsp::OcspClient;
+use super::fetch::RevocationClient;
 use crate::pki::CertificateInfo;
 
 /// Retry delay after a failed staple fetch.
@@ -59,7 +59,7 @@ impl StapledCert {
     }
 
     /// Fetches a staple when one is due; cheap when none is.
-    pub async fn refresh(&self, ocsp: &OcspClient) {
+    pub async fn refresh(&self, ocsp: &RevocationClient) {
         let Some((leaf, issuer)) = &self.target else {
             return;
         };

@@ -33,6 +33,7 @@ pub struct Telemetry {
     ocsp_requests: Mutex<BTreeMap<&'static str, u64>>,
     ocsp_durations: Mutex<Histogram>,
     ocsp_cache: [AtomicU64; 2],
+    crl_downloads: Mutex<BTreeMap<&'static str, u64>>,
     expiries: Mutex<Expiries>,
     open_connections: AtomicI64,
     config_version: AtomicU64,
@@ -113,6 +114,7 @@ impl Telemetry {
             ocsp_requests: Mutex::default(),
             ocsp_durations: Mutex::default(),
             ocsp_cache: [AtomicU64::new(0), AtomicU64::new(0)],
+            crl_downloads: Mutex::default(),
             expiries: Mutex::default(),
             open_connections: AtomicI64::new(0),
             config_version: AtomicU64::new(0),
@@ -149,6 +151,11 @@ impl Telemetry {
     /// Counts an OCSP cache lookup.
     pub fn ocsp_cache(&self, hit: bool) {
         self.ocsp_cache[usize::from(hit)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a CRL download from a distribution point by result.
+    pub fn crl_download(&self, result: &'static str) {
+        *lock(&self.crl_downloads).entry(result).or_default() += 1;
     }
 
     /// Records the trusted CAs and CRLs of the applied snapshot.
@@ -255,6 +262,18 @@ impl Telemetry {
                 out,
                 "portcullis_ocsp_cache_lookups_total{{result=\"{result}\"}} {}",
                 self.ocsp_cache[i].load(Ordering::Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "portcullis_crl_downloads_total",
+            "counter",
+            "CRL downloads from distribution points by result.",
+        );
+        for (result, n) in lock(&self.crl_downloads).iter() {
+            let _ = writeln!(
+                out,
+                "portcullis_crl_downloads_total{{result=\"{result}\"}} {n}"
             );
         }
         let now = super::serve::unix_now();

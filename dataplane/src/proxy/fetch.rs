@@ -1,7 +1,10 @@
-//! The OCSP client: one cache shared by every connection, keyed by (issuer, serial), bounded,
-//! valid until `nextUpdate`; one request at a time per certificate (single flight), so 50
-//! concurrent handshakes with a cold cache make one request; a cold cache waits for the
-//! responder (bounded by a timeout) instead of failing the first request; entries used
+//! Revocation data from the network: OCSP answers, CRLs from distribution points, and OCSP
+//! staples for the gateway's own certificates.
+//!
+//! One cache shared by every connection, keyed by (issuer, serial) for OCSP and by URL for
+//! CRLs, bounded, valid until `nextUpdate`; one request at a time per key (single flight), so
+//! 50 concurrent handshakes with a cold cache make one request; a cold cache waits for the
+//! responder (bounded by a timeout) instead of failing the first request; OCSP entries used
 //! recently are refreshed in the background before they expire.
 
 use std::collections::HashMap;
@@ -20,7 +23,7 @@ use tokio::sync::OnceCell;
 use super::revocation::{Status, Unknown};
 use super::telemetry::Telemetry;
 use crate::pki::ocsp::{self, CertId, CertStatus};
-use crate::pki::{CertificateInfo, Revoked};
+use crate::pki::{CertificateInfo, RevocationList, Revoked};
 
 /// Longest a responder may take before the status is unknown (and the failure policy applies).
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -38,6 +41,9 @@ const RECENT_SECS: i64 = 600;
 const MAX_ENTRIES: usize = 100_000;
 /// Largest OCSP response read.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// Largest CRL downloaded (a Kubernetes Secret holds at most 1 MiB; distribution points can
+/// serve more).
+const MAX_CRL_BYTES: usize = 16 * 1024 * 1024;
 
 /// What a lookup found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,18 +72,23 @@ struct Job {
 
 /// One request under way: every caller for the same certificate awaits the same answer
 /// (and the time until which it may be cached).
-type Flight = Arc<OnceCell<(Lookup, i64)>>;
+type Flight<T> = Arc<OnceCell<(T, i64)>>;
 
 /// The process-wide OCSP client.
-pub struct OcspClient {
+pub struct RevocationClient {
     http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     cache: Mutex<HashMap<CertId, Entry>>,
-    inflight: Mutex<HashMap<CertId, Flight>>,
+    inflight: Mutex<HashMap<CertId, Flight<Lookup>>>,
     staples: Mutex<HashMap<CertId, (Vec<u8>, i64)>>,
+    crls: Mutex<HashMap<String, (CrlLookup, i64)>>,
+    crl_flights: Mutex<HashMap<String, Flight<CrlLookup>>>,
     telemetry: Arc<Telemetry>,
 }
 
-impl OcspClient {
+/// A downloaded, verified CRL, or why there is none.
+type CrlLookup = Result<Arc<RevocationList>, Unknown>;
+
+impl RevocationClient {
     /// A client with an empty cache.
     pub fn new(telemetry: Arc<Telemetry>) -> Self {
         let mut roots = rustls::RootCertStore::empty();
@@ -100,13 +111,15 @@ impl OcspClient {
             cache: Mutex::default(),
             inflight: Mutex::default(),
             staples: Mutex::default(),
+            crls: Mutex::default(),
+            crl_flights: Mutex::default(),
             telemetry,
         }
     }
 
     /// The revocation status of `cert` (issued by `issuer`), from the cache or the responder
     /// (`url`, else the certificate's AIA).
-    pub async fn status(
+    pub async fn ocsp_status(
         &self,
         cert: &CertificateInfo,
         issuer: &CertificateInfo,
@@ -195,6 +208,93 @@ impl OcspClient {
             _ => {
                 self.telemetry.ocsp_request("staple_refused", elapsed);
                 None
+            }
+        }
+    }
+
+    /// The status of `cert` from the CRL at its distribution point (verified against `issuer`),
+    /// downloaded once per `nextUpdate` window and shared by every connection.
+    pub async fn crl_status(&self, cert: &CertificateInfo, issuer: &CertificateInfo) -> Status {
+        let Some(url) = cert
+            .crl_urls
+            .iter()
+            .find(|u| u.starts_with("http://") || u.starts_with("https://"))
+        else {
+            return Status::Unknown(Unknown::NoCrl);
+        };
+        let now = unix_now();
+        let cached = self
+            .crls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(url)
+            .filter(|(_, until)| now < *until)
+            .map(|(l, _)| l.clone());
+        let lookup = match cached {
+            Some(l) => l,
+            None => {
+                let cell = self
+                    .crl_flights
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(url.clone())
+                    .or_default()
+                    .clone();
+                let (lookup, until) = cell
+                    .get_or_init(|| self.download_crl(url, issuer))
+                    .await
+                    .clone();
+                let mut flights = self.crl_flights.lock().unwrap_or_else(|e| e.into_inner());
+                if flights.get(url).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+                    flights.remove(url);
+                }
+                drop(flights);
+                let mut crls = self.crls.lock().unwrap_or_else(|e| e.into_inner());
+                if crls.len() >= MAX_ENTRIES {
+                    crls.retain(|_, (_, until)| *until > now);
+                }
+                crls.insert(url.clone(), (lookup.clone(), until));
+                lookup
+            }
+        };
+        match lookup {
+            Err(u) => Status::Unknown(u),
+            Ok(list) if list.issuer != cert.issuer => Status::Unknown(Unknown::NoCrl),
+            Ok(list) => match list.lookup(&cert.serial) {
+                Some(r) => Status::Revoked(r),
+                None if list.is_expired(now) => Status::Unknown(Unknown::CrlExpired),
+                None => Status::Good,
+            },
+        }
+    }
+
+    async fn download_crl(&self, url: &str, issuer: &CertificateInfo) -> (CrlLookup, i64) {
+        let now = unix_now();
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(url)
+            .body(Full::new(Bytes::new()));
+        let Ok(req) = req else {
+            return (Err(Unknown::NoCrl), now + NEGATIVE_TTL_SECS);
+        };
+        let body = tokio::time::timeout(FETCH_TIMEOUT, self.send(req, MAX_CRL_BYTES)).await;
+        let Ok(Ok(bytes)) = body else {
+            self.telemetry.crl_download("unreachable");
+            return (Err(Unknown::NoCrl), now + NEGATIVE_TTL_SECS);
+        };
+        match RevocationList::parse_all(&bytes, std::slice::from_ref(issuer)) {
+            Ok(mut lists) if !lists.is_empty() => {
+                self.telemetry.crl_download("ok");
+                let list = lists.swap_remove(0);
+                let until = list
+                    .next_update
+                    .unwrap_or(now + DEFAULT_TTL_SECS)
+                    .min(now + MAX_TTL_SECS);
+                (Ok(Arc::new(list)), until.max(now + NEGATIVE_TTL_SECS))
+            }
+            _ => {
+                self.telemetry.crl_download("invalid");
+                (Err(Unknown::NoCrl), now + NEGATIVE_TTL_SECS)
             }
         }
     }
@@ -305,11 +405,16 @@ impl OcspClient {
             .header(header::ACCEPT, "application/ocsp-response")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
+        self.send(req, MAX_RESPONSE_BYTES).await
+    }
+
+    /// Sends a request and reads at most `limit` bytes of a successful answer.
+    async fn send(&self, req: Request<Full<Bytes>>, limit: usize) -> Result<Bytes, String> {
         let resp = self.http.request(req).await.map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("HTTP {}", resp.status()));
         }
-        let body = Limited::new(resp.into_body(), MAX_RESPONSE_BYTES)
+        let body = Limited::new(resp.into_body(), limit)
             .collect()
             .await
             .map_err(|e| e.to_string())?;
