@@ -14,6 +14,7 @@ pub struct Ca {
     cert: rcgen::Certificate,
     issuer: Issuer<'static, KeyPair>,
     key_pem: String,
+    serial: Vec<u8>,
 }
 
 /// Revocation URLs written into a leaf.
@@ -185,16 +186,27 @@ impl Ca {
     /// A CRL signed by this CA revoking `revoked` (reason keyCompromise), issued `from_days` and
     /// due `to_days` relative to now, as PEM.
     pub fn crl(&self, revoked: &[&Leaf], from_days: i64, to_days: i64) -> String {
+        let serials: Vec<&[u8]> = revoked.iter().map(|l| l.serial.as_slice()).collect();
+        self.crl_of(&serials, from_days, to_days)
+    }
+
+    /// A CRL signed by this CA revoking the CAs in `revoked` (for chain checks).
+    pub fn crl_of_cas(&self, revoked: &[&Ca], from_days: i64, to_days: i64) -> String {
+        let serials: Vec<&[u8]> = revoked.iter().map(|c| c.serial.as_slice()).collect();
+        self.crl_of(&serials, from_days, to_days)
+    }
+
+    fn crl_of(&self, serials: &[&[u8]], from_days: i64, to_days: i64) -> String {
         let now = OffsetDateTime::now_utc();
         let params = rcgen::CertificateRevocationListParams {
             this_update: now + Duration::days(from_days),
             next_update: now + Duration::days(to_days),
             crl_number: rcgen::SerialNumber::from_slice(&next_serial()),
             issuing_distribution_point: None,
-            revoked_certs: revoked
+            revoked_certs: serials
                 .iter()
-                .map(|l| rcgen::RevokedCertParams {
-                    serial_number: rcgen::SerialNumber::from_slice(&l.serial),
+                .map(|serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from_slice(serial),
                     revocation_time: now - Duration::hours(1),
                     reason_code: Some(rcgen::RevocationReason::KeyCompromise),
                     invalidity_date: None,
@@ -211,10 +223,16 @@ impl Ca {
 
     fn from_parts(cert: rcgen::Certificate, params: CertificateParams, key: KeyPair) -> Self {
         let key_pem = key.serialize_pem();
+        let serial = params
+            .serial_number
+            .as_ref()
+            .map(|s| s.to_bytes())
+            .unwrap_or_default();
         Self {
             cert,
             issuer: Issuer::new(params, key),
             key_pem,
+            serial,
         }
     }
 
@@ -322,6 +340,7 @@ fn dn(cn: &str) -> DistinguishedName {
 
 fn ca_params(cn: &str) -> CertificateParams {
     let mut params = CertificateParams::new(vec![]).expect("ca params");
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&next_serial()));
     params.distinguished_name = dn(cn);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];

@@ -238,3 +238,57 @@ fn crl_from_the_distribution_point_revokes() {
         "one download for both clients:\n{metrics}"
     );
 }
+
+/// With revocationScope: Chain, a revoked intermediate refuses its clients; with Leaf (the
+/// default) only the client's own certificate is checked.
+#[test]
+fn chain_scope_checks_the_intermediate_too() {
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let client = int.client("device");
+    // The root revoked the intermediate; the intermediate revoked nothing.
+    let crls = format!("{}{}", root.crl_of_cas(&[&int], -1, 7), int.crl(&[], -1, 7));
+    let chain = format!("{}{}", root.pem(), int.pem());
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["leaf.example", "chain.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let m = Manifests::new()
+        .ca_secret_with_crl("default", "partner-ca", chain.as_bytes(), crls.as_bytes())
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .with(profile("leaf", "partner-ca", "FailClosed"))
+        .with(profile("chain", "partner-ca", "FailClosed"))
+        .edit("SslProfile", "chain", |p| {
+            p["spec"]["clientAuthConfiguration"]["revocationScope"] = json!("Chain")
+        })
+        .https_listener(
+            "default/leaf",
+            port,
+            "leaf.example",
+            Some("gw-tls"),
+            Some("leaf"),
+            "echo",
+        )
+        .https_listener(
+            "default/chain",
+            port,
+            "chain.example",
+            Some("gw-tls"),
+            Some("chain"),
+            "echo",
+        )
+        .service("default", "echo", "127.0.0.1", backend.addr.port());
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+    let get = |host: &str| {
+        rustls_get_as(port, host, "/", &server_root.pem(), &client, &[&int]).expect("request")
+    };
+    assert_eq!(get("leaf.example").0, 200, "{}", gw.stderr());
+    let (status, body) = get("chain.example");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("certificate revoked (keyCompromise)"),
+        "{body}"
+    );
+}
