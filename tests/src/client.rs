@@ -118,3 +118,22 @@ pub fn rustls_get_as(
         }),
     )
 }
+
+/// Asserts what each revocation failure policy answers when the status cannot be established
+/// (`why`): FailClosed a 400 naming it, FailOpen a 200 whose backend saw
+/// `SUCCESS:revocation status unknown (why)` in `ssl-client-verify`.
+pub fn assert_failure_policies(closed: (u16, String), open: (u16, String), why: &str) {
+    assert_eq!(
+        (closed.0, closed.1.trim()),
+        (
+            400,
+            format!("400 Bad Request: client certificate refused: {why}").as_str()
+        )
+    );
+    assert_eq!(open.0, 200, "{}", open.1);
+    let v: serde_json::Value = serde_json::from_str(&open.1).expect("backend JSON");
+    assert_eq!(
+        v["headers"]["ssl-client-verify"],
+        format!("SUCCESS:revocation status unknown ({why})")
+    );
+}
