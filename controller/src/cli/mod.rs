@@ -49,6 +49,14 @@ pub enum Command {
         #[arg(long)]
         no_access_log: bool,
     },
+    /// Run the controller in a cluster: watch SslProfiles, Listeners and what they reference,
+    /// translate them, and write their status. Connects with the kubeconfig in KUBECONFIG or
+    /// ~/.kube/config, or the in-cluster service account.
+    Controller {
+        /// The field manager of status writes (server-side apply).
+        #[arg(long, default_value = crate::controller::status::FIELD_MANAGER)]
+        field_manager: String,
+    },
     /// Explain a client CA bundle: its chains, certificates, the issuer DN that
     /// verifyClientCertIssuerDN would enforce, and what is wrong with it. Exit 1 when it would
     /// be refused.
@@ -67,6 +75,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { paths } => validate::run(&paths),
         Command::InspectCa { file } => inspect_ca::run(&file),
+        Command::Controller { field_manager } => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let client = kube::Client::try_default().await?;
+                crate::controller::run(
+                    client,
+                    crate::controller::ControllerOptions { field_manager },
+                )
+                .await
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run {
             paths,
             bind,
