@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -142,29 +143,14 @@ async fn write_statuses(
 ) -> anyhow::Result<()> {
     let params = PatchParams::apply(&opts.field_manager).force();
     for p in &inputs.ssl_profiles {
-        let ns = p.namespace().unwrap_or_else(|| "default".into());
-        let object = ObjectRef {
-            kind: "SslProfile",
-            namespace: ns.clone(),
-            name: p.name_any(),
-        };
         let previous = p
             .status
             .as_ref()
             .map(|s| s.conditions.clone())
             .unwrap_or_default();
-        let conditions = status::conditions(
-            &object,
-            &t.diagnostics,
-            p.metadata.generation,
-            &previous,
-            None,
-        );
-        let issuer_dns = t
-            .issuer_dns
-            .get(&(ns.clone(), p.name_any()))
-            .cloned()
-            .unwrap_or_default();
+        let conditions = conditions_for("SslProfile", p, &previous, t);
+        let key = (namespace(p), p.name_any());
+        let issuer_dns = t.issuer_dns.get(&key).cloned().unwrap_or_default();
         let current_dns = p
             .status
             .as_ref()
@@ -173,49 +159,65 @@ async fn write_statuses(
         if status::same(&previous, &conditions) && issuer_dns == current_dns {
             continue;
         }
-        let body = status::apply_body(
-            "portcullis.io/v1alpha1",
-            "SslProfile",
-            json!({
-                "conditions": conditions, "observedGeneration": p.metadata.generation, "issuerDNs": issuer_dns,
-            }),
-        );
-        Api::<SslProfile>::namespaced(client.clone(), &ns)
-            .patch_status(&p.name_any(), &params, &Patch::Apply(&body))
-            .await?;
+        let body = json!({"conditions": conditions, "observedGeneration": p.metadata.generation, "issuerDNs": issuer_dns});
+        patch_status(client, &params, p, body).await?;
     }
     for l in &inputs.listeners {
-        let ns = l.namespace().unwrap_or_else(|| "default".into());
-        let object = ObjectRef {
-            kind: "Listener",
-            namespace: ns.clone(),
-            name: l.name_any(),
-        };
         let previous = l
             .status
             .as_ref()
             .map(|s| s.conditions.clone())
             .unwrap_or_default();
-        let conditions = status::conditions(
-            &object,
-            &t.diagnostics,
-            l.metadata.generation,
-            &previous,
-            None,
-        );
+        let conditions = conditions_for("Listener", l, &previous, t);
         if status::same(&previous, &conditions) {
             continue;
         }
-        let body = status::apply_body(
-            "portcullis.io/v1alpha1",
-            "Listener",
-            json!({
-                "conditions": conditions, "observedGeneration": l.metadata.generation,
-            }),
-        );
-        Api::<Listener>::namespaced(client.clone(), &ns)
-            .patch_status(&l.name_any(), &params, &Patch::Apply(&body))
-            .await?;
+        let body = json!({"conditions": conditions, "observedGeneration": l.metadata.generation});
+        patch_status(client, &params, l, body).await?;
     }
     Ok(())
+}
+
+fn namespace<K: ResourceExt>(obj: &K) -> String {
+    obj.namespace().unwrap_or_else(|| "default".into())
+}
+
+/// The conditions translation gives `obj` (diagnostics name it as `kind`), keeping transition times from `previous`.
+fn conditions_for<K: Resource<DynamicType = ()>>(
+    kind: &'static str,
+    obj: &K,
+    previous: &[Condition],
+    t: &Translation,
+) -> Vec<Condition> {
+    let object = ObjectRef {
+        kind,
+        namespace: namespace(obj),
+        name: obj.name_any(),
+    };
+    status::conditions(
+        &object,
+        &t.diagnostics,
+        obj.meta().generation,
+        previous,
+        None,
+    )
+}
+
+/// Writes `status` to `obj` with server-side apply.
+async fn patch_status<K>(
+    client: &Client,
+    params: &PatchParams,
+    obj: &K,
+    status: serde_json::Value,
+) -> kube::Result<K>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let body = status::apply_body(&K::api_version(&()), &K::kind(&()), status);
+    Api::<K>::namespaced(client.clone(), &namespace(obj))
+        .patch_status(&obj.name_any(), params, &Patch::Apply(&body))
+        .await
 }
