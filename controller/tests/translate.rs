@@ -38,7 +38,11 @@ fn valid_profile_becomes_required_client_auth_with_routes() {
     assert_eq!(server.routes.len(), 1);
     assert_eq!(
         server.routes[0].backend.endpoints,
-        vec!["127.0.0.1:8080".parse().expect("addr")]
+        vec![
+            "127.0.0.1:8080"
+                .parse::<dataplane::config::Endpoint>()
+                .expect("addr")
+        ]
     );
     let key = ("default".to_owned(), "partner".to_owned());
     assert_eq!(t.issuer_dns[&key], vec![rfc4514("Partner Issuing")]);

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod client;
 pub mod cluster;
 pub mod gateway;
+pub mod incluster;
 pub mod manifests;
 pub mod ocsp_responder;
 pub mod pki;

@@ -70,6 +70,17 @@ impl Ca {
         )
     }
 
+    /// A client certificate (clientAuth EKU) whose subject alternative name is the DNS name
+    /// `name`.
+    pub fn client_named(&self, name: &str) -> Leaf {
+        self.leaf(
+            name,
+            vec![name.to_owned()],
+            ExtendedKeyUsagePurpose::ClientAuth,
+            Urls::default(),
+        )
+    }
+
     /// A client certificate valid from `from_days` to `to_days` relative to now.
     pub fn client_valid(&self, cn: &str, from_days: i64, to_days: i64) -> Leaf {
         let key = key();

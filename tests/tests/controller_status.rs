@@ -1,33 +1,20 @@
 //! `portcullis controller` on a real kube-apiserver: status tells the truth about what was
 //! applied with kubectl.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use portcullis_tests::cluster::TestCluster;
-use portcullis_tests::gateway::{KillOnDrop, Standalone, portcullis_bin};
+use portcullis_tests::gateway::Standalone;
+use portcullis_tests::incluster::{Controller, conditions, controller_kubeconfig, install_crds};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::Ca;
-use serde_json::Value;
 
-/// The conditions of `kind/name` in namespace default as (type → (status, reason)).
-fn conditions(cluster: &TestCluster, kind: &str, name: &str) -> Vec<(String, String, String)> {
-    let out = cluster.kubectl(&["get", kind, name, "-n", "default", "-o", "json"]);
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    v["status"]["conditions"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .map(|c| {
-                    (
-                        c["type"].as_str().unwrap_or("").to_owned(),
-                        c["status"].as_str().unwrap_or("").to_owned(),
-                        c["reason"].as_str().unwrap_or("").to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// `(type, status, reason)` of each condition of `kind/name` in namespace default.
+fn condition_keys(cluster: &TestCluster, kind: &str, name: &str) -> Vec<(String, String, String)> {
+    conditions(cluster, kind, "default", name)
+        .into_iter()
+        .map(|(t, s, r, _)| (t, s, r))
+        .collect()
 }
 
 fn has(cs: &[(String, String, String)], kind: &str, status: &str, reason: &str) -> bool {
@@ -38,35 +25,11 @@ fn has(cs: &[(String, String, String)], kind: &str, status: &str, reason: &str) 
 #[test]
 fn status_reports_bad_bundles_and_recovers() {
     let cluster = TestCluster::start();
-    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/portcullis.io.yaml");
-    assert!(
-        cluster
-            .kubectl(&["apply", "--server-side", "-f", crds])
-            .status
-            .success()
-    );
-    assert!(
-        cluster
-            .kubectl(&[
-                "wait",
-                "--for",
-                "condition=Established",
-                "--timeout=60s",
-                "crd/sslprofiles.portcullis.io",
-                "crd/listeners.portcullis.io"
-            ])
-            .status
-            .success()
-    );
-    let _controller = KillOnDrop(
-        Command::new(portcullis_bin())
-            .arg("controller")
-            .env("KUBECONFIG", cluster.kubeconfig())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start controller"),
-    );
+    install_crds(&cluster);
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The controller runs with the chart's RBAC, not as an administrator.
+    let kubeconfig = controller_kubeconfig(&cluster, dir.path());
+    let controller = Controller::start(&kubeconfig, dir.path(), 0);
 
     // A client's own certificate uploaded as the CA: refused, and said so in status.
     let leaf = Ca::root("Partner Root").client("device-1");
@@ -81,7 +44,7 @@ fn status_reports_bad_bundles_and_recovers() {
     );
     let reported = Standalone::eventually(Duration::from_secs(30), || {
         has(
-            &conditions(&cluster, "sslprofile", "partner"),
+            &condition_keys(&cluster, "sslprofile", "partner"),
             "ResolvedRefs",
             "False",
             "LeafCertificateOnly",
@@ -90,9 +53,9 @@ fn status_reports_bad_bundles_and_recovers() {
     assert!(
         reported,
         "{:?}",
-        conditions(&cluster, "sslprofile", "partner")
+        condition_keys(&cluster, "sslprofile", "partner")
     );
-    let listener = conditions(&cluster, "listener", "api");
+    let listener = condition_keys(&cluster, "listener", "api");
     assert!(
         has(&listener, "ResolvedRefs", "False", "InvalidSslProfile"),
         "{listener:?}"
@@ -100,6 +63,24 @@ fn status_reports_bad_bundles_and_recovers() {
     assert!(
         has(&listener, "Programmed", "False", "Invalid"),
         "{listener:?}"
+    );
+    // The refusal is an Event too, for `kubectl describe` and `kubectl get events`.
+    let events = Standalone::eventually(Duration::from_secs(10), || {
+        let out = cluster.kubectl(&["get", "events", "-n", "default", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["items"].as_array().is_some_and(|items| {
+            items.iter().any(|e| {
+                e["reason"] == "LeafCertificateOnly"
+                    && e["type"] == "Warning"
+                    && e["involvedObject"]["kind"] == "SslProfile"
+                    && e["involvedObject"]["name"] == "partner"
+            })
+        })
+    });
+    assert!(
+        events,
+        "no Warning event for the refused SslProfile; controller log:\n{}",
+        controller.log()
     );
 
     // The right upload: the CA chain. Status recovers, and shows the issuer DN.
@@ -118,7 +99,7 @@ fn status_reports_bad_bundles_and_recovers() {
     );
     let recovered = Standalone::eventually(Duration::from_secs(30), || {
         has(
-            &conditions(&cluster, "sslprofile", "partner"),
+            &condition_keys(&cluster, "sslprofile", "partner"),
             "ResolvedRefs",
             "True",
             "ResolvedRefs",
@@ -127,7 +108,7 @@ fn status_reports_bad_bundles_and_recovers() {
     assert!(
         recovered,
         "{:?}",
-        conditions(&cluster, "sslprofile", "partner")
+        condition_keys(&cluster, "sslprofile", "partner")
     );
     let table = String::from_utf8_lossy(
         &cluster
@@ -140,9 +121,33 @@ fn status_reports_bad_bundles_and_recovers() {
         "{table}"
     );
     assert!(Standalone::eventually(Duration::from_secs(30), || has(
-        &conditions(&cluster, "listener", "api"),
+        &condition_keys(&cluster, "listener", "api"),
         "ResolvedRefs",
         "True",
         "ResolvedRefs"
     )));
+    // Valid, but no dataplane replica exists to serve it: Programmed says so.
+    let listener = condition_keys(&cluster, "listener", "api");
+    assert!(
+        has(&listener, "Programmed", "False", "NoDataplanes"),
+        "{listener:?}"
+    );
+
+    // The controller's metrics count reconciles by result and the current diagnostics.
+    let (_, metrics, _) = portcullis_tests::client::curl(&[&format!(
+        "http://127.0.0.1:{}/metrics",
+        controller.admin_port
+    )]);
+    assert!(
+        metrics.contains("portcullis_controller_reconciles_total{result=\"invalid\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_controller_reconciles_total{result=\"ok\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_controller_leader 1"),
+        "{metrics}"
+    );
 }

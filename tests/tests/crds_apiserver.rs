@@ -34,18 +34,8 @@ fn listener(spec: Value) -> Value {
 #[test]
 fn crds_install_document_and_enforce_their_schema() {
     let cluster = TestCluster::start();
-    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/portcullis.io.yaml");
-    let out = cluster.kubectl(&["apply", "--server-side", "-f", crds]);
-    assert!(out.status.success(), "CRDs refused: {}", text(&out));
-    let out = cluster.kubectl(&[
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout=60s",
-        "crd/sslprofiles.portcullis.io",
-        "crd/listeners.portcullis.io",
-    ]);
-    assert!(out.status.success(), "{}", text(&out));
+    // The CRDs apply and become Established.
+    portcullis_tests::incluster::install_crds(&cluster);
 
     // A clean set applies as is.
     let root = Ca::root("Partner Root");

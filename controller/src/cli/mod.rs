@@ -1,5 +1,6 @@
 //! The `portcullis` command line: one binary, one subcommand per mode.
 
+mod dataplane;
 mod inspect_ca;
 mod run;
 mod validate;
@@ -56,6 +57,52 @@ pub enum Command {
         /// The field manager of status writes (server-side apply).
         #[arg(long, default_value = crate::controller::status::FIELD_MANAGER)]
         field_manager: String,
+        /// The controller's namespace, holding its Lease and the push channel's Secrets.
+        #[arg(long, env = "POD_NAMESPACE", default_value = "portcullis-system")]
+        namespace: String,
+        /// The Service (`name` in the controller's namespace, or `namespace/name`) whose
+        /// EndpointSlices list the dataplane replicas.
+        #[arg(long, default_value = "portcullis-dataplane-push")]
+        dataplane_service: String,
+        /// The name of the push port in those EndpointSlices.
+        #[arg(long, default_value = "push")]
+        push_port_name: String,
+        /// The leader election Lease.
+        #[arg(long, default_value = "portcullis-controller")]
+        lease: String,
+        /// This replica's identity in the Lease (default: the pod name and process ID).
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
+        /// Address of /healthz, /readyz and /metrics (off when unset).
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+    },
+    /// Run a dataplane replica in a cluster: serve the snapshots the controller pushes over the
+    /// mutually authenticated push channel, keep the last one on disk and serve it after a
+    /// restart.
+    Dataplane {
+        /// Address the Listener ports bind on.
+        #[arg(long, default_value = "0.0.0.0")]
+        bind: std::net::IpAddr,
+        /// Address of the admin server (/healthz, /readyz, /metrics).
+        #[arg(long, default_value = "0.0.0.0:9901")]
+        admin: std::net::SocketAddr,
+        /// Address of the push channel the controller connects to.
+        #[arg(long, default_value = "0.0.0.0:9443")]
+        push_listen: std::net::SocketAddr,
+        /// Directory of the mounted push Secret (tls.crt, tls.key, ca.crt) the controller
+        /// issues; reloaded when it changes.
+        #[arg(long, default_value = "/var/run/portcullis/push-tls")]
+        push_tls_dir: PathBuf,
+        /// Directory where the last snapshot is kept.
+        #[arg(long, default_value = "/var/lib/portcullis")]
+        state_dir: PathBuf,
+        /// Seconds open connections may take to finish after SIGTERM.
+        #[arg(long, default_value_t = 20)]
+        drain_seconds: u64,
+        /// Do not write the JSON access log to stdout.
+        #[arg(long)]
+        no_access_log: bool,
     },
     /// Explain a client CA bundle: its chains, certificates, the issuer DN that
     /// verifyClientCertIssuerDN would enforce, and what is wrong with it. Exit 1 when it would
@@ -75,20 +122,61 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Validate { paths } => validate::run(&paths),
         Command::InspectCa { file } => inspect_ca::run(&file),
-        Command::Controller { field_manager } => {
+        Command::Controller {
+            field_manager,
+            namespace,
+            dataplane_service,
+            push_port_name,
+            lease,
+            identity,
+            admin,
+        } => {
+            let (svc_namespace, svc_name) = match dataplane_service.split_once('/') {
+                Some((ns, name)) => (ns.to_owned(), name.to_owned()),
+                None => (namespace.clone(), dataplane_service),
+            };
+            // The pod name is unique in a Deployment; the process ID tells a restarted
+            // container from its predecessor.
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "portcullis".into());
+            let identity = format!("{}_{}", identity.unwrap_or(host), std::process::id());
+            let opts = crate::controller::ControllerOptions {
+                field_manager,
+                namespace,
+                dataplanes: crate::controller::push::DataplaneService {
+                    namespace: svc_namespace,
+                    name: svc_name,
+                    port_name: push_port_name,
+                },
+                lease,
+                identity,
+                admin,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
                 let client = kube::Client::try_default().await?;
-                crate::controller::run(
-                    client,
-                    crate::controller::ControllerOptions { field_manager },
-                )
-                .await
+                crate::controller::run(client, opts).await
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Dataplane {
+            bind,
+            admin,
+            push_listen,
+            push_tls_dir,
+            state_dir,
+            drain_seconds,
+            no_access_log,
+        } => dataplane::run(dataplane::DataplaneOptions {
+            bind,
+            admin,
+            push: push_listen,
+            push_tls_dir,
+            state_dir,
+            access_log: !no_access_log,
+            drain: std::time::Duration::from_secs(drain_seconds),
+        }),
         Command::Run {
             paths,
             bind,

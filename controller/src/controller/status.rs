@@ -40,8 +40,8 @@ pub fn conditions(
         "every reference resolved and is valid",
     );
     let programmed = match programmed {
+        _ if !(accepted.0 && resolved.0) => (false, "Invalid".to_owned(), "not programmed as written: fix the errors in Accepted and ResolvedRefs; until then listeners that use it refuse traffic".to_owned()),
         Some((ok, reason, message)) => (ok, reason.to_owned(), message.to_owned()),
-        None if !(accepted.0 && resolved.0) => (false, "Invalid".to_owned(), "not programmed: fix the errors in Accepted and ResolvedRefs; listeners that use it refuse traffic".to_owned()),
         None => (false, "Pending".to_owned(), "waiting for the dataplanes to acknowledge this generation".to_owned()),
     };
     [

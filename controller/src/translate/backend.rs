@@ -1,9 +1,8 @@
 //! A rule's backend: Service port → ready endpoints from EndpointSlices, and backend TLS.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 
-use dataplane::config::{Backend, BackendProtocol, Der};
+use dataplane::config::{Backend, BackendProtocol, Der, Endpoint};
 use dataplane::pki::pem;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -75,7 +74,7 @@ impl BackendIndex<'_> {
         port: i32,
         field: &str,
         report: &mut Reporter<'_>,
-    ) -> Vec<SocketAddr> {
+    ) -> Vec<Endpoint> {
         let Some(svc) = self
             .services
             .get(&(namespace.to_owned(), service.to_owned()))
@@ -120,11 +119,12 @@ impl BackendIndex<'_> {
                 if ep.conditions.as_ref().and_then(|c| c.ready) == Some(false) {
                     continue;
                 }
+                // IPv4 and IPv6 slices carry addresses; FQDN slices carry DNS names, which
+                // the dataplane resolves when it connects.
                 out.extend(
                     ep.addresses
                         .iter()
-                        .filter_map(|a| a.parse::<IpAddr>().ok())
-                        .map(|ip| SocketAddr::new(ip, target)),
+                        .filter_map(|a| Endpoint::new(a, target).ok()),
                 );
             }
         }

@@ -9,14 +9,12 @@ mod der;
 mod names;
 mod server_cert;
 
-use std::net::SocketAddr;
-
 use serde::{Deserialize, Serialize};
 
 use crate::pki::TrustBundle;
 pub use der::Der;
 pub use names::{
-    HeaderTemplate, Hostname, HostnameError, ServerVariable, TemplateError, TemplatePart,
+    Endpoint, HeaderTemplate, Hostname, HostnameError, ServerVariable, TemplateError, TemplatePart,
 };
 pub use server_cert::{PrivateKey, ServerCertError, ServerCertificate};
 
@@ -239,7 +237,7 @@ pub struct Backend {
     /// `namespace/service:port`, for logs.
     pub name: String,
     /// Ready endpoints.
-    pub endpoints: Vec<SocketAddr>,
+    pub endpoints: Vec<Endpoint>,
     /// HTTP or HTTPS to the backend.
     pub protocol: BackendProtocol,
     /// Host header (and SNI) sent to the backend instead of the client's.

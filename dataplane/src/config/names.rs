@@ -264,3 +264,154 @@ mod tests {
         );
     }
 }
+
+/// A backend endpoint: an IP address or a DNS name (EndpointSlices of `addressType: FQDN`),
+/// and a port. Written `host:port` (`[v6]:port` for IPv6).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Endpoint {
+    host: EndpointHost,
+    port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum EndpointHost {
+    Ip(std::net::IpAddr),
+    Name(Hostname),
+}
+
+impl Endpoint {
+    /// An endpoint at an IP address.
+    pub fn ip(addr: std::net::SocketAddr) -> Self {
+        Self {
+            host: EndpointHost::Ip(addr.ip()),
+            port: addr.port(),
+        }
+    }
+
+    /// An endpoint at `host` (an IP address or a DNS name, without a wildcard) and `port`.
+    pub fn new(host: &str, port: u16) -> Result<Self, HostnameError> {
+        let host = match host.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) => EndpointHost::Ip(ip),
+            Err(_) => {
+                let name = Hostname::parse(host)?;
+                if name.is_wildcard() {
+                    return Err(HostnameError {
+                        value: host.to_owned(),
+                        why: "an endpoint cannot be a wildcard",
+                    });
+                }
+                EndpointHost::Name(name)
+            }
+        };
+        Ok(Self { host, port })
+    }
+
+    /// The host as written: an IP address or a DNS name.
+    pub fn host(&self) -> String {
+        match &self.host {
+            EndpointHost::Ip(ip) => ip.to_string(),
+            EndpointHost::Name(n) => n.as_str().to_owned(),
+        }
+    }
+
+    /// The host to connect to: the IP address, or the name to resolve — except that
+    /// `localhost` and names under `.localhost` are the loopback address, as RFC 6761 (section
+    /// 6.3) asks resolvers to answer without asking DNS. (EndpointSlices of `addressType: FQDN`
+    /// need two labels, so `backend.localhost` is how one names a process on the node.)
+    pub fn connect_host(&self) -> String {
+        match &self.host {
+            EndpointHost::Name(n)
+                if n.as_str() == "localhost" || n.as_str().ends_with(".localhost") =>
+            {
+                "127.0.0.1".to_owned()
+            }
+            _ => self.host(),
+        }
+    }
+
+    /// `connect_host:port`, as a URI authority.
+    pub fn connect_authority(&self) -> String {
+        match &self.host {
+            EndpointHost::Ip(std::net::IpAddr::V6(ip)) => format!("[{ip}]:{}", self.port),
+            _ => format!("{}:{}", self.connect_host(), self.port),
+        }
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.host {
+            EndpointHost::Ip(std::net::IpAddr::V6(ip)) => write!(f, "[{ip}]:{}", self.port),
+            _ => write!(f, "{}:{}", self.host(), self.port),
+        }
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = HostnameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why| HostnameError {
+            value: s.to_owned(),
+            why,
+        };
+        let (host, port) = s.rsplit_once(':').ok_or(bad("it must be host:port"))?;
+        let port = port
+            .parse()
+            .map_err(|_| bad("the port must be 0 to 65535"))?;
+        Self::new(host, port)
+    }
+}
+
+impl TryFrom<String> for Endpoint {
+    type Error = HostnameError;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Endpoint> for String {
+    fn from(e: Endpoint) -> Self {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use super::Endpoint;
+
+    #[test]
+    fn endpoints_parse_and_print_round_trip() {
+        for (input, host, port) in [
+            ("10.0.0.5:8080", "10.0.0.5", 8080),
+            ("[2001:db8::1]:443", "2001:db8::1", 443),
+            ("Backend.Example.COM:80", "backend.example.com", 80),
+            ("localhost:9000", "localhost", 9000),
+        ] {
+            let e: Endpoint = input.parse().expect(input);
+            assert_eq!((e.host().as_str(), e.port()), (host, port), "{input}");
+            let again: Endpoint = e.to_string().parse().expect("round trip");
+            assert_eq!(again, e);
+        }
+        let local: Endpoint = "echo.localhost:8080".parse().expect("localhost name");
+        assert_eq!(local.connect_authority(), "127.0.0.1:8080");
+        let remote: Endpoint = "echo.example:8080".parse().expect("name");
+        assert_eq!(remote.connect_authority(), "echo.example:8080");
+        for bad in [
+            "no-port",
+            "*.example.com:80",
+            "host:99999",
+            "bad_name:80",
+            ":80",
+        ] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad} should be refused");
+        }
+    }
+}

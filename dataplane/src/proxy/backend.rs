@@ -1,7 +1,6 @@
 //! Backend pools: ready endpoints picked round robin, pooled keep-alive connections (HTTP/1.1,
 //! or HTTP/2 when an HTTPS backend offers it by ALPN), the backend's certificate verified.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,7 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
-use crate::config::{Backend, BackendProtocol};
+use crate::config::{Backend, BackendProtocol, Endpoint};
 
 /// The body type the proxy sends and answers with.
 pub type Body = BoxBody<Bytes, hyper::Error>;
@@ -40,7 +39,7 @@ pub enum BackendError {
 pub struct BackendPool {
     /// `namespace/service:port`.
     pub name: String,
-    endpoints: Vec<SocketAddr>,
+    endpoints: Vec<Endpoint>,
     next: AtomicUsize,
     scheme: &'static str,
     client: Client<HttpsConnector<HttpConnector>, Body>,
@@ -122,19 +121,19 @@ impl BackendPool {
     }
 
     /// The next endpoint, round robin.
-    pub fn pick(&self) -> Option<SocketAddr> {
+    pub fn pick(&self) -> Option<Endpoint> {
         if self.endpoints.is_empty() {
             return None;
         }
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.endpoints.len();
-        Some(self.endpoints[i])
+        Some(self.endpoints[i].clone())
     }
 
     /// Sends `req` (its URI's path and query are kept) to the next endpoint.
     pub async fn send(
         &self,
         mut req: Request<Body>,
-    ) -> Result<(SocketAddr, Response<Incoming>), BackendError> {
+    ) -> Result<(Endpoint, Response<Incoming>), BackendError> {
         let endpoint = self
             .pick()
             .ok_or_else(|| BackendError::NoEndpoints(self.name.clone()))?;
@@ -145,7 +144,7 @@ impl BackendPool {
             .to_owned();
         *req.uri_mut() = Uri::builder()
             .scheme(self.scheme)
-            .authority(endpoint.to_string())
+            .authority(endpoint.connect_authority())
             .path_and_query(path)
             .build()
             .map_err(|e| BackendError::Failed(self.name.clone(), e.to_string()))?;

@@ -98,7 +98,7 @@ pub async fn handle(
 /// What the access log learns along the way.
 struct Outcome {
     listener: String,
-    upstream: Option<SocketAddr>,
+    upstream: Option<crate::config::Endpoint>,
     verdict: Verdict,
     error: Option<String>,
 }

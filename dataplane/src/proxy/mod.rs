@@ -148,49 +148,19 @@ impl Gateway {
         }
     }
 
-    /// Serves `/healthz`, `/readyz` (ready once a snapshot is applied) and `/metrics`.
+    /// Serves `/healthz`, `/readyz` (ready once a snapshot is applied, until shutdown begins)
+    /// and `/metrics`.
     pub async fn serve_admin(&self, listener: TcpListener) {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let telemetry = self.telemetry.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(
-                    move |req: ::http::Request<hyper::body::Incoming>| {
-                        let t = telemetry.clone();
-                        async move {
-                            let resp = match req.uri().path() {
-                                "/healthz" => http::text(::http::StatusCode::OK, "ok"),
-                                "/readyz" if t.config_version() > 0 => {
-                                    http::text(::http::StatusCode::OK, "ready")
-                                }
-                                "/readyz" => http::text(
-                                    ::http::StatusCode::SERVICE_UNAVAILABLE,
-                                    "no configuration applied yet",
-                                ),
-                                "/metrics" => {
-                                    let mut r = http::text(::http::StatusCode::OK, &t.render());
-                                    r.headers_mut().insert(
-                                        ::http::header::CONTENT_TYPE,
-                                        ::http::HeaderValue::from_static(
-                                            "text/plain; version=0.0.4",
-                                        ),
-                                    );
-                                    r
-                                }
-                                _ => http::text(::http::StatusCode::NOT_FOUND, "not found"),
-                            };
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    },
-                );
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-            });
-        }
+        use crate::admin::{PROMETHEUS, TEXT};
+        let t = self.telemetry.clone();
+        crate::admin::serve(listener, move |path| match path {
+            "/healthz" => (200, TEXT, "ok\n".into()),
+            "/readyz" if t.draining() => (503, TEXT, "shutting down\n".into()),
+            "/readyz" if t.config_version() > 0 => (200, TEXT, "ready\n".into()),
+            "/readyz" => (503, TEXT, "no configuration applied yet\n".into()),
+            "/metrics" => (200, PROMETHEUS, t.render()),
+            _ => (404, TEXT, "not found\n".into()),
+        })
+        .await;
     }
 }

@@ -240,13 +240,14 @@ async fn tcp_proxy(
         return;
     };
     let started = std::time::Instant::now();
-    let (up, down, error) = match TcpStream::connect(endpoint).await {
-        Ok(mut backend) => match tokio::io::copy_bidirectional(&mut tls, &mut backend).await {
-            Ok((up, down)) => (up, down, None),
+    let (up, down, error) =
+        match TcpStream::connect((endpoint.connect_host(), endpoint.port())).await {
+            Ok(mut backend) => match tokio::io::copy_bidirectional(&mut tls, &mut backend).await {
+                Ok((up, down)) => (up, down, None),
+                Err(e) => (0, 0, Some(e.to_string())),
+            },
             Err(e) => (0, 0, Some(e.to_string())),
-        },
-        Err(e) => (0, 0, Some(e.to_string())),
-    };
+        };
     telemetry.access(serde_json::json!({
         "time": super::identity::rfc3339(unix_now()),
         "listener": server.name, "clientIp": peer.ip().to_string(), "upstream": endpoint.to_string(),

@@ -36,6 +36,7 @@ pub struct Telemetry {
     crl_downloads: Mutex<BTreeMap<&'static str, u64>>,
     expiries: Mutex<Expiries>,
     open_connections: AtomicI64,
+    draining: std::sync::atomic::AtomicBool,
     config_version: AtomicU64,
     config_rejected: AtomicU64,
     log_dropped: AtomicU64,
@@ -117,6 +118,7 @@ impl Telemetry {
             crl_downloads: Mutex::default(),
             expiries: Mutex::default(),
             open_connections: AtomicI64::new(0),
+            draining: std::sync::atomic::AtomicBool::new(false),
             config_version: AtomicU64::new(0),
             config_rejected: AtomicU64::new(0),
             log_dropped: AtomicU64::new(0),
@@ -166,6 +168,22 @@ impl Telemetry {
     /// A connection opened (+1) or closed (-1).
     pub fn connections(&self, delta: i64) {
         self.open_connections.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> i64 {
+        self.open_connections.load(Ordering::Relaxed)
+    }
+
+    /// Marks the process as shutting down: `/readyz` fails so load balancers stop sending new
+    /// connections, while the open ones finish.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the process is shutting down.
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// A snapshot was applied.
