@@ -68,3 +68,28 @@ fn invalid_profile_makes_listener_refuse_never_serve_open() {
     // The hostname stays claimed, so no other listener can answer it without mTLS.
     assert_eq!(server.hostnames[0].as_str(), "api.example.com");
 }
+
+#[test]
+fn the_controller_fetches_only_referenced_secrets() {
+    let root = Ca::root("Partner Root");
+    let other = Ca::root("Unrelated");
+    let m = Manifests::partner_api(root.pem().as_bytes())
+        .ca_secret("default", "unrelated", other.pem().as_bytes())
+        .edit("Listener", "api", |l| {
+            l["spec"]["rules"][0]["backendSettings"] = serde_json::json!({
+                "protocol": "HTTPS",
+                "trustedRootCertificates": [{"name": "backend-ca"}, {"name": "x", "namespace": "elsewhere"}],
+            })
+        });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let loaded = manifests::load(&[m.write(dir.path())]);
+    let wanted = controller::translate::referenced_secrets(
+        &loaded.inputs.ssl_profiles,
+        &loaded.inputs.listeners,
+    );
+    let names: Vec<&str> = wanted.iter().map(|(_, n)| n.as_str()).collect();
+    // The CA bundle, the server certificate and the backend CA; not the unrelated Secret,
+    // and not a cross-namespace reference (which translation refuses).
+    assert_eq!(names, ["api-tls", "backend-ca", "partner-ca"]);
+    assert!(wanted.iter().all(|(ns, _)| ns == "default"));
+}

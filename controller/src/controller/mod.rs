@@ -12,16 +12,18 @@ mod pki;
 pub mod push;
 pub mod status;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -30,7 +32,7 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::api::{Listener, SslProfile};
-use crate::translate::{Inputs, ObjectRef, Severity, Translation, translate};
+use crate::translate::{Inputs, ObjectRef, Severity, Translation, referenced_secrets, translate};
 use metrics::Metrics;
 use push::{DataplaneService, Pusher, Round};
 
@@ -60,11 +62,12 @@ pub struct ControllerOptions {
     pub admin: Option<SocketAddr>,
 }
 
-/// The stores the reconciler reads.
+/// The stores the reconciler reads. Secrets are watched by their metadata only: the
+/// controller never holds the contents of Secrets nothing references (see [`SecretCache`]).
 struct Stores {
     profiles: Store<SslProfile>,
     listeners: Store<Listener>,
-    secrets: Store<Secret>,
+    secrets: Store<PartialObjectMeta<Secret>>,
     services: Store<Service>,
     slices: Store<EndpointSlice>,
 }
@@ -78,14 +81,19 @@ where
 }
 
 impl Stores {
-    fn inputs(&self) -> Inputs {
-        Inputs {
-            ssl_profiles: contents(&self.profiles),
-            listeners: contents(&self.listeners),
-            secrets: contents(&self.secrets),
+    /// Everything translation reads; referenced Secrets come from `cache`, refreshed first.
+    async fn inputs(&self, cache: &mut SecretCache) -> kube::Result<Inputs> {
+        let ssl_profiles = contents(&self.profiles);
+        let listeners = contents(&self.listeners);
+        let wanted = referenced_secrets(&ssl_profiles, &listeners);
+        let secrets = cache.refresh(&wanted, &self.secrets).await?;
+        Ok(Inputs {
+            ssl_profiles,
+            listeners,
+            secrets,
             services: contents(&self.services),
             endpoint_slices: contents(&self.slices),
-        }
+        })
     }
 
     /// Waits until every watch has listed once: a snapshot built from half-filled caches
@@ -104,11 +112,30 @@ impl Stores {
 pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> {
     let changed = Arc::new(Notify::new());
     let stores = Stores {
-        profiles: watch::<SslProfile>(&client, &changed),
-        listeners: watch::<Listener>(&client, &changed),
-        secrets: watch::<Secret>(&client, &changed),
-        services: watch::<Service>(&client, &changed),
-        slices: watch::<EndpointSlice>(&client, &changed),
+        profiles: watch(
+            watcher(Api::all(client.clone()), Default::default()),
+            &changed,
+        ),
+        listeners: watch(
+            watcher(Api::all(client.clone()), Default::default()),
+            &changed,
+        ),
+        secrets: watch(
+            // Metadata only: names and resourceVersions, never Secret contents.
+            watcher(
+                Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+                Default::default(),
+            ),
+            &changed,
+        ),
+        services: watch(
+            watcher(Api::all(client.clone()), Default::default()),
+            &changed,
+        ),
+        slices: watch(
+            watcher(Api::all(client.clone()), Default::default()),
+            &changed,
+        ),
     };
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = opts.admin {
@@ -151,6 +178,10 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
         },
     );
     let mut reconciler = Reconciler {
+        secrets: SecretCache {
+            client: client.clone(),
+            held: BTreeMap::new(),
+        },
         client,
         opts,
         metrics,
@@ -191,8 +222,48 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The contents of referenced Secrets, fetched when their metadata shows a new
+/// resourceVersion and dropped when no longer referenced.
+struct SecretCache {
+    client: Client,
+    held: BTreeMap<(String, String), Secret>,
+}
+
+impl SecretCache {
+    async fn refresh(
+        &mut self,
+        wanted: &BTreeSet<(String, String)>,
+        meta: &Store<PartialObjectMeta<Secret>>,
+    ) -> kube::Result<Vec<Secret>> {
+        self.held.retain(|k, _| wanted.contains(k));
+        for key in wanted {
+            let found = meta.get(&reflector::ObjectRef::new(&key.1).within(&key.0));
+            let Some(found) = found else {
+                self.held.remove(key);
+                continue;
+            };
+            let current = self
+                .held
+                .get(key)
+                .and_then(|s| s.metadata.resource_version.as_ref());
+            if current.is_some() && current == found.metadata.resource_version.as_ref() {
+                continue;
+            }
+            match Api::<Secret>::namespaced(self.client.clone(), &key.0)
+                .get_opt(&key.1)
+                .await?
+            {
+                Some(secret) => self.held.insert(key.clone(), secret),
+                None => self.held.remove(key),
+            };
+        }
+        Ok(self.held.values().cloned().collect())
+    }
+}
+
 /// What a leader needs to reconcile.
 struct Reconciler {
+    secrets: SecretCache,
     client: Client,
     opts: ControllerOptions,
     metrics: Arc<Metrics>,
@@ -207,7 +278,15 @@ impl Reconciler {
     /// next change.
     async fn reconcile(&mut self, stores: &Stores) {
         let started = Instant::now();
-        let inputs = stores.inputs();
+        let inputs = match stores.inputs(&mut self.secrets).await {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                eprintln!("portcullis: reading referenced Secrets: {e}");
+                self.metrics.reconcile("error", started.elapsed());
+                self.retry_soon();
+                return;
+            }
+        };
         let translation = translate(&inputs, jiff::Timestamp::now());
         self.metrics
             .diagnostics(translation.diagnostics.iter().map(|d| {
@@ -240,12 +319,16 @@ impl Reconciler {
         };
         self.metrics.reconcile(result, started.elapsed());
         if written.is_err() || !complete {
-            let retry = self.retry.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(RETRY).await;
-                retry.notify_one();
-            });
+            self.retry_soon();
         }
+    }
+
+    fn retry_soon(&self) {
+        let retry = self.retry.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(RETRY).await;
+            retry.notify_one();
+        });
     }
 
     async fn push(
@@ -364,24 +447,18 @@ fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
-/// Starts a reflector for `K` in all namespaces; every event wakes the reconciler.
-fn watch<K>(client: &Client, changed: &Arc<Notify>) -> Store<K>
+/// Starts a reflector over `events` (a watch of all namespaces); every event wakes the
+/// reconciler.
+fn watch<K, S>(events: S, changed: &Arc<Notify>) -> Store<K>
 where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
+    let stream = reflector::reflector(writer, events)
+        .default_backoff()
+        .touched_objects();
     let changed = changed.clone();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
@@ -390,7 +467,10 @@ where
                 Ok(_) => changed.notify_one(),
                 // A malformed object or a lost watch is reported and retried with backoff; it
                 // never stalls the other watches.
-                Err(e) => eprintln!("portcullis: watching {}: {e}", K::kind(&())),
+                Err(e) => eprintln!(
+                    "portcullis: watching {}: {e}",
+                    K::kind(&K::DynamicType::default())
+                ),
             }
         }
     });

@@ -185,3 +185,45 @@ pub(crate) fn resolve_secret<'a>(
     }
     found
 }
+
+/// The Secrets translation can read, as `(namespace, name)`: every Secret reference of the
+/// SslProfiles and Listeners that stays in its namespace (others are refused anyway). The
+/// controller fetches and holds only these.
+pub fn referenced_secrets(
+    profiles: &[crate::api::SslProfile],
+    listeners: &[crate::api::Listener],
+) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let mut add = |namespace: &str, r: &SecretRef| {
+        if r.namespace.as_deref().is_none_or(|n| n == namespace) {
+            out.insert((namespace.to_owned(), r.name.clone()));
+        }
+    };
+    for p in profiles {
+        let ns = namespace_of(p);
+        for r in p
+            .spec
+            .client_auth_configuration
+            .iter()
+            .flat_map(|c| &c.trusted_client_certificates)
+        {
+            add(&ns, r);
+        }
+    }
+    for l in listeners {
+        let ns = namespace_of(l);
+        if let Some(r) = &l.spec.ssl_certificate {
+            add(&ns, r);
+        }
+        for r in l
+            .spec
+            .rules
+            .iter()
+            .filter_map(|rule| rule.backend_settings.as_ref())
+            .flat_map(|b| &b.trusted_root_certificates)
+        {
+            add(&ns, r);
+        }
+    }
+    out
+}
