@@ -150,13 +150,21 @@ impl Drop for TestCluster {
 
 /// The cache directory with kube-apiserver, kubectl and kine, building them on first use.
 fn binaries() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/build-k8s.sh");
+    harness_cache("build-k8s.sh")
+}
+
+/// Runs `tests/harness/<script>`, which builds tools once into the shared cache outside the
+/// checkout, and returns the directory it prints.
+pub fn harness_cache(script: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("harness")
+        .join(script);
     let out = Command::new("bash")
-        .arg(&script)
+        .arg(&path)
         .stderr(Stdio::inherit())
         .output()
-        .expect("run build-k8s.sh");
-    assert!(out.status.success(), "build-k8s.sh failed");
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(out.status.success(), "{script} failed");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 

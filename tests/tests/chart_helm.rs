@@ -3,19 +3,12 @@
 //! server-side dry-run of every rendered object.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use portcullis_tests::cluster::TestCluster;
+use portcullis_tests::cluster::{TestCluster, harness_cache};
 
 fn helm() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/build-helm.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run build-helm.sh");
-    assert!(out.status.success(), "build-helm.sh failed");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("helm")
+    harness_cache("build-helm.sh").join("helm")
 }
 
 fn chart() -> PathBuf {
