@@ -14,6 +14,12 @@ pub const TEXT: &str = "text/plain; charset=utf-8";
 /// The Prometheus text exposition format.
 pub const PROMETHEUS: &str = "text/plain; version=0.0.4";
 
+/// Writes the `# HELP` and `# TYPE` lines of metric `name`.
+pub fn metric_header(out: &mut String, name: &str, kind: &str, help: &str) {
+    use std::fmt::Write as _;
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
 /// Serves `GET` requests on `listener`, answering each path with `handler`, until the task is
 /// dropped.
 pub async fn serve<F>(listener: TcpListener, handler: F)

@@ -12,6 +12,8 @@ use dataplane::push::client::PushClient;
 use futures::future::join_all;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use crate::translate::slices_of;
+
 /// The Service whose EndpointSlices list the dataplanes, and the port of the push channel.
 #[derive(Clone, Debug)]
 pub struct DataplaneService {
@@ -28,14 +30,7 @@ impl DataplaneService {
     /// The push endpoints of every dataplane replica.
     pub fn targets(&self, slices: &[EndpointSlice]) -> BTreeSet<Endpoint> {
         let mut out = BTreeSet::new();
-        for slice in slices.iter().filter(|s| {
-            s.metadata.namespace.as_deref() == Some(self.namespace.as_str())
-                && s.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("kubernetes.io/service-name"))
-                    == Some(&self.name)
-        }) {
+        for slice in slices_of(slices, &self.namespace, &self.name) {
             let ports = slice.ports.as_deref().unwrap_or_default();
             let port = ports
                 .iter()

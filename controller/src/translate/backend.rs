@@ -93,15 +93,7 @@ impl BackendIndex<'_> {
         };
         let port_name = svc_port.name.clone().unwrap_or_default();
         let mut out = Vec::new();
-        for slice in self.slices.iter().filter(|s| {
-            s.metadata.namespace.as_deref().unwrap_or("default") == namespace
-                && s.metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get("kubernetes.io/service-name"))
-                    .map(String::as_str)
-                    == Some(service)
-        }) {
+        for slice in super::slices_of(self.slices, namespace, service) {
             let Some(target) = slice
                 .ports
                 .iter()

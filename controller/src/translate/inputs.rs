@@ -50,3 +50,21 @@ pub(crate) fn secret_value(secret: &Secret, key: &str) -> Option<Vec<u8>> {
         .and_then(|d| d.get(key))
         .map(|s| s.as_bytes().to_vec())
 }
+
+/// The EndpointSlices of Service `namespace/service`: those carrying its
+/// `kubernetes.io/service-name` label in its namespace.
+pub fn slices_of<'a>(
+    slices: &'a [EndpointSlice],
+    namespace: &'a str,
+    service: &'a str,
+) -> impl Iterator<Item = &'a EndpointSlice> {
+    slices.iter().filter(move |s| {
+        s.metadata.namespace.as_deref().unwrap_or("default") == namespace
+            && s.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("kubernetes.io/service-name"))
+                .map(String::as_str)
+                == Some(service)
+    })
+}

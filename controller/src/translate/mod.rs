@@ -20,7 +20,7 @@ use kube::ResourceExt;
 
 use diagnostic::Reporter;
 pub use diagnostic::{ConditionKind, Diagnostic, ObjectRef, Severity};
-pub use inputs::Inputs;
+pub use inputs::{Inputs, slices_of};
 use inputs::{Key, index, namespace_of};
 pub use profile::{MAX_CHAINS_PER_GATEWAY, MAX_CHAINS_PER_PROFILE};
 

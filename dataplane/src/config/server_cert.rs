@@ -120,12 +120,15 @@ impl ServerCertificate {
         &self,
         provider: &rustls::crypto::CryptoProvider,
     ) -> Result<rustls::sign::CertifiedKey, rustls::Error> {
-        let chain = self
-            .chain
+        rustls::sign::CertifiedKey::from_der(self.chain_der(), self.key.to_rustls(), provider)
+    }
+
+    /// The chain (leaf first) in rustls' form.
+    pub fn chain_der(&self) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+        self.chain
             .iter()
             .map(|d| rustls::pki_types::CertificateDer::from(d.0.clone()))
-            .collect();
-        rustls::sign::CertifiedKey::from_der(chain, self.key.to_rustls(), provider)
+            .collect()
     }
 
     /// Whether the leaf's DNS names cover `host` (exactly, or by a one-label wildcard).

@@ -7,11 +7,11 @@ use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use rustls::ClientConfig;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::{Ack, DATAPLANE_NAME, MAX_SNAPSHOT_BYTES};
-use crate::config::{Endpoint, ServerCertificate};
+use crate::config::Endpoint;
 
 /// Time allowed for one push or query, connection included.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,19 +39,12 @@ impl PushClient {
     pub fn new(ca: &[u8], crt: &[u8], key: &[u8]) -> Result<Self, String> {
         crate::crypto::install_default_provider();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let cert = ServerCertificate::from_pem(crt, key).map_err(|e| e.to_string())?;
-        let roots = super::roots_from_pem(ca)?;
+        let (cert, roots) = super::tls_material(crt, key, ca)?;
         let mut config = ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| e.to_string())?
             .with_root_certificates(roots)
-            .with_client_auth_cert(
-                cert.chain
-                    .iter()
-                    .map(|d| CertificateDer::from(d.0.clone()))
-                    .collect(),
-                cert.key.to_rustls(),
-            )
+            .with_client_auth_cert(cert.chain_der(), cert.key.to_rustls())
             .map_err(|e| e.to_string())?;
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(Self {

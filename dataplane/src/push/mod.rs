@@ -62,6 +62,17 @@ pub fn version_of(snapshot_json: &[u8]) -> String {
         .collect()
 }
 
+/// One end's TLS material from PEM: its certificate and key (`tls.crt`, `tls.key`, the key
+/// checked against the leaf) and the CA that must have issued the other end's (`ca.crt`).
+fn tls_material(
+    crt: &[u8],
+    key: &[u8],
+    ca: &[u8],
+) -> Result<(crate::config::ServerCertificate, rustls::RootCertStore), String> {
+    let cert = crate::config::ServerCertificate::from_pem(crt, key).map_err(|e| e.to_string())?;
+    Ok((cert, roots_from_pem(ca)?))
+}
+
 /// The certificates of a PEM `ca.crt` as trust anchors.
 fn roots_from_pem(ca: &[u8]) -> Result<rustls::RootCertStore, String> {
     let mut roots = rustls::RootCertStore::empty();
@@ -78,13 +89,32 @@ fn roots_from_pem(ca: &[u8]) -> Result<rustls::RootCertStore, String> {
     Ok(roots)
 }
 
-/// Serializes `snapshot` into the bytes of a push: `(version, envelope JSON)`.
+/// Serializes `snapshot` into the bytes of a push: `(version, envelope JSON)`. The snapshot is
+/// serialized once; the envelope wraps those bytes (an [`Envelope`] when read back).
 pub fn envelope(snapshot: &Snapshot) -> Result<(String, Vec<u8>), serde_json::Error> {
     let json = serde_json::to_vec(snapshot)?;
     let version = version_of(&json);
-    let body = serde_json::to_vec(&Envelope {
-        version: version.clone(),
-        snapshot: snapshot.clone(),
-    })?;
+    let mut body = Vec::with_capacity(json.len() + 48);
+    body.extend_from_slice(b"{\"version\":");
+    serde_json::to_writer(&mut body, &version)?;
+    body.extend_from_slice(b",\"snapshot\":");
+    body.extend_from_slice(&json);
+    body.push(b'}');
     Ok((version, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Envelope, envelope, version_of};
+    use crate::config::Snapshot;
+
+    #[test]
+    fn an_envelope_reads_back_with_the_digest_of_its_snapshot() {
+        let (version, bytes) = envelope(&Snapshot::default()).expect("envelope");
+        let back: Envelope = serde_json::from_slice(&bytes).expect("parse envelope");
+        assert_eq!(back.version, version);
+        let json = serde_json::to_vec(&back.snapshot).expect("snapshot json");
+        assert_eq!(version_of(&json), version);
+        assert_eq!(version.len(), 16);
+    }
 }

@@ -16,7 +16,6 @@ use tokio::sync::{Mutex, watch};
 
 use super::store::Store;
 use super::{Ack, CONTROLLER_NAME, Envelope, MAX_SNAPSHOT_BYTES};
-use crate::config::ServerCertificate;
 use crate::pki::CertificateInfo;
 use crate::proxy::Gateway;
 
@@ -248,8 +247,7 @@ pub fn server_config(
     ca: &[u8],
     provider: &Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<Arc<ServerConfig>, String> {
-    let cert = ServerCertificate::from_pem(crt, key).map_err(|e| e.to_string())?;
-    let roots = super::roots_from_pem(ca)?;
+    let (cert, roots) = super::tls_material(crt, key, ca)?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
         .map_err(|e| e.to_string())?;
@@ -258,13 +256,7 @@ pub fn server_config(
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(
-            cert.chain
-                .iter()
-                .map(|d| CertificateDer::from(d.0.clone()))
-                .collect(),
-            cert.key.to_rustls(),
-        )
+        .with_single_cert(cert.chain_der(), cert.key.to_rustls())
         .map_err(|e| e.to_string())?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
