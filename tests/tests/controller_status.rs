@@ -55,11 +55,17 @@ fn status_reports_bad_bundles_and_recovers() {
         "{:?}",
         condition_keys(&cluster, "sslprofile", "partner")
     );
+    // Status is written object by object: the Listener's may land a moment after the profile's.
+    let listener_reported = Standalone::eventually(Duration::from_secs(10), || {
+        has(
+            &condition_keys(&cluster, "listener", "api"),
+            "ResolvedRefs",
+            "False",
+            "InvalidSslProfile",
+        )
+    });
     let listener = condition_keys(&cluster, "listener", "api");
-    assert!(
-        has(&listener, "ResolvedRefs", "False", "InvalidSslProfile"),
-        "{listener:?}"
-    );
+    assert!(listener_reported, "{listener:?}");
     assert!(
         has(&listener, "Programmed", "False", "Invalid"),
         "{listener:?}"
