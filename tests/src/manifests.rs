@@ -19,9 +19,19 @@ impl Manifests {
         Self::default()
     }
 
-    /// Adds any object.
+    /// Adds any object, replacing one of the same kind, namespace and name: a set holds each
+    /// object once, as the API server does. (Two copies in one `kubectl apply` would be
+    /// applied one after the other, and a controller may act on the first.)
     pub fn with(mut self, doc: Value) -> Self {
-        self.docs.push(doc);
+        let same = |d: &Value| {
+            d["kind"] == doc["kind"]
+                && d["metadata"]["namespace"] == doc["metadata"]["namespace"]
+                && d["metadata"]["name"] == doc["metadata"]["name"]
+        };
+        match self.docs.iter_mut().find(|d| same(d)) {
+            Some(existing) => *existing = doc,
+            None => self.docs.push(doc),
+        }
         self
     }
 
