@@ -53,6 +53,13 @@ fn each_rule_reports_object_field_and_reason() {
          "Listener/default/api", "spec.rules[0].backend.service", "BackendNotFound", Severity::Error),
         ("missing Service port", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["backend"]["port"] = json!(81)),
          "Listener/default/api", "spec.rules[0].backend.port", "BackendPortNotFound", Severity::Error),
+        ("rule requiring a certificate under a Passthrough profile", base()
+            .edit("SslProfile", "partner", |p| p["spec"]["clientAuthConfiguration"]["mode"] = json!("Passthrough"))
+            .edit("Listener", "api", |l| l["spec"]["rules"][0]["requireClientCertificate"] = json!(true)),
+         "Listener/default/api", "spec.rules[0].requireClientCertificate", "ClientCertificateNotRequested", Severity::Error),
+        ("rule requiring a certificate without a profile", base()
+            .edit("Listener", "api", |l| { l["spec"].as_object_mut().map(|o| o.remove("sslProfile")); l["spec"]["rules"][0]["requireClientCertificate"] = json!(true) }),
+         "Listener/default/api", "spec.rules[0].requireClientCertificate", "ClientCertificateNotRequested", Severity::Error),
         ("HTTPS backend without trust", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["backendSettings"] = json!({"protocol": "HTTPS"})),
          "Listener/default/api", "spec.rules[0].backendSettings", "BackendTrustMissing", Severity::Error),
         ("unknown server variable", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["requestHeaders"] = json!({"set": [{"name": "X-Cert", "value": "{var_client_cert}"}]})),

@@ -110,6 +110,12 @@ pub struct RoutingRule {
     /// Headers set on requests to the backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_headers: Option<RequestHeaders>,
+    /// Requests this rule takes need a valid client certificate (HTTP 400 otherwise), also
+    /// on the profile's `exclusionPaths`: a public site protects `/admin` with a rule that
+    /// sets it under an SslProfile of mode `Optional`. Needs an SslProfile of mode `Optional`
+    /// or `Required` (one that requests certificates and verifies them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_client_certificate: bool,
 }
 
 /// A host and path match.

@@ -79,6 +79,24 @@ pub(crate) fn translate(
         }
     }
     let routes = routes(l, namespace, &hostnames, ctx, report);
+    // Without a profile that requests and verifies certificates, a rule's requirement could
+    // never be met. (When the profile itself failed, that error is reported already.)
+    let unverified = match &tls {
+        Some(t) => !matches!(
+            t.client_auth,
+            ClientAuth::Required(_) | ClientAuth::Optional(_)
+        ),
+        None => spec.ssl_profile.is_none(),
+    };
+    for (i, rule) in spec.rules.iter().enumerate() {
+        if rule.require_client_certificate && unverified {
+            report.invalid(
+                format!("spec.rules[{i}].requireClientCertificate"),
+                "ClientCertificateNotRequested",
+                "requireClientCertificate needs spec.sslProfile naming an SslProfile of mode Optional or Required, so that certificates are requested and verified",
+            );
+        }
+    }
     let redirect_https_port = spec.redirect_to_https_port.and_then(|p| {
         if spec.protocol != ListenerProtocol::Http {
             report.invalid(
@@ -231,6 +249,7 @@ fn routes(
                 backend: backend.clone(),
                 presets: presets.clone(),
                 request_headers: request_headers.clone(),
+                require_client_certificate: rule.require_client_certificate,
             });
         }
     }

@@ -205,6 +205,10 @@ pub struct Route {
     pub presets: Vec<HeaderPreset>,
     /// Headers set on the request to the backend.
     pub request_headers: Vec<HeaderRule>,
+    /// Matching requests need a verified client certificate, whatever the mode and the
+    /// exclusion paths.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_client_certificate: bool,
 }
 
 /// Ready-made client-identity header sets.

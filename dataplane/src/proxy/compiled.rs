@@ -85,6 +85,8 @@ pub struct CompiledRoute {
     pub presets: Vec<HeaderPreset>,
     /// Headers set from templates.
     pub headers: Vec<HeaderRule>,
+    /// Requests need a verified client certificate.
+    pub require_client_certificate: bool,
 }
 
 impl Default for CompiledSnapshot {
@@ -249,6 +251,7 @@ fn compile_server(
                 ),
                 presets: r.presets.clone(),
                 headers: r.request_headers.clone(),
+                require_client_certificate: r.require_client_certificate,
             })
         })
         .collect::<Result<_, CompileError>>()?;

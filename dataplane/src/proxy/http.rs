@@ -201,6 +201,24 @@ async fn proxy(
             "404 Not Found: no route matches this path",
         );
     };
+    // A rule's own requirement: a verified certificate (FailOpen's unknown revocation status
+    // is admitted, as the profile's policy says), whatever the exclusion paths.
+    let missing = match &verdict {
+        Verdict::Success | Verdict::SuccessRevocationUnknown(_) => None,
+        Verdict::Failed(r) => Some(*r),
+        Verdict::None => Some(Reason::NoCertificate),
+    };
+    if route.require_client_certificate
+        && let Some(reason) = missing
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "400 Bad Request: client certificate refused: {}",
+                reason.description()
+            ),
+        );
+    }
 
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
