@@ -20,6 +20,10 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # the checkout (10-20 minutes cold on two cores; reused afterwards).
 k8s_bin=$(bash tests/harness/build-k8s.sh)
 echo "kubernetes test binaries: $k8s_bin"
+# helm (for the chart tests) and the real ServiceMonitor and cert-manager CRDs (the chart's
+# and the examples' third-party kinds), from their Go modules, cached the same way.
+echo "helm: $(bash tests/harness/build-helm.sh)"
+echo "third-party CRDs: $(bash tests/harness/fetch-crds.sh)"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

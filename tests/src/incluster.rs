@@ -53,18 +53,55 @@ pub fn install_crds(cluster: &TestCluster) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = cluster.kubectl(&[
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout=60s",
-        "crd/sslprofiles.portcullis.io",
-        "crd/listeners.portcullis.io",
-    ]);
+    wait_established(
+        cluster,
+        &[
+            "crd/sslprofiles.portcullis.io",
+            "crd/listeners.portcullis.io",
+        ],
+    );
+}
+
+/// Waits until each CRD is served. (`kubectl wait` errors instead of waiting while a new
+/// CRD has no status yet, so it is retried.)
+fn wait_established(cluster: &TestCluster, crds: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut args = vec!["wait", "--for", "condition=Established", "--timeout=30s"];
+        args.extend_from_slice(crds);
+        let out = cluster.kubectl(&args);
+        if out.status.success() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{crds:?} not established: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Applies the real CRDs of the third-party kinds the chart and the examples use
+/// (prometheus-operator's ServiceMonitor, cert-manager's Certificate, Issuer and
+/// ClusterIssuer; fetched once by `tests/harness/fetch-crds.sh`) and waits until they are
+/// served.
+pub fn install_third_party_crds(cluster: &TestCluster) {
+    let dir = crate::cluster::harness_cache("fetch-crds.sh");
+    let out = cluster.kubectl(&["apply", "--server-side", "-f", &dir.display().to_string()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    wait_established(
+        cluster,
+        &[
+            "crd/servicemonitors.monitoring.coreos.com",
+            "crd/certificates.cert-manager.io",
+            "crd/issuers.cert-manager.io",
+            "crd/clusterissuers.cert-manager.io",
+        ],
     );
 }
 
@@ -92,6 +129,12 @@ pub fn controller_kubeconfig(cluster: &TestCluster, dir: &Path) -> PathBuf {
                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa}}),
         ],
     );
+    service_account_kubeconfig(cluster, dir, sa)
+}
+
+/// A kubeconfig with a token (TokenRequest) for ServiceAccount `sa` of the system namespace:
+/// a process using it has exactly the permissions bound to that account.
+pub fn service_account_kubeconfig(cluster: &TestCluster, dir: &Path, sa: &str) -> PathBuf {
     let out = cluster.kubectl(&[
         "create",
         "token",

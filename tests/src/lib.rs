@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod client;
 pub mod cluster;
+pub mod examples;
 pub mod gateway;
 pub mod incluster;
 pub mod manifests;
