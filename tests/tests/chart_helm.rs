@@ -253,8 +253,7 @@ fn helm_install_then_the_chart_account_programs_an_example() {
         .expect("read example")
         .replace("  port: 443\n", &format!("  port: {port}\n"));
     assert!(manifest.contains(&format!("port: {port}")));
-    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest);
-    assert!(applied.status.success(), "{}", text(&applied));
+    // The backend's endpoints first, so the first snapshot with the Listener can route.
     let backend = EchoBackend::start();
     for service in ["site", "site-admin"] {
         let slice = serde_json::json!({
@@ -267,6 +266,8 @@ fn helm_install_then_the_chart_account_programs_an_example() {
         let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], &slice.to_string());
         assert!(applied.status.success(), "{}", text(&applied));
     }
+    let applied = cluster.kubectl_stdin(&["apply", "-f", "-"], &manifest);
+    assert!(applied.status.success(), "{}", text(&applied));
     assert!(
         Standalone::eventually(Duration::from_secs(60), || has_condition(
             &cluster,
@@ -311,11 +312,15 @@ fn helm_install_then_the_chart_account_programs_an_example() {
         let (body, code) = out.rsplit_once('\n').unwrap_or(("", ""));
         (code.to_owned(), body.to_owned(), err)
     };
-    let (code, body, err) = get("/", false);
-    assert_eq!(
-        code, "200",
-        "the public site needs no certificate: {body}{err}"
-    );
+    // The controller watches EndpointSlices and Listeners separately and may see the
+    // Listener first: bounded wait for the snapshot that routes.
+    let mut last = (String::new(), String::new(), String::new());
+    let routed = Standalone::eventually(Duration::from_secs(15), || {
+        last = get("/", false);
+        last.0 == "200"
+    });
+    let (_, body, err) = &last;
+    assert!(routed, "the public site needs no certificate: {body}{err}");
     let (code, body, _) = get("/admin/users", false);
     assert_eq!(code, "400", "{body}");
     assert!(body.contains("no client certificate presented"), "{body}");
