@@ -37,7 +37,9 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
     loaded
 }
 
-fn manifest_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+/// The files [`load`] reads for `path`: the file itself, or a directory's `.yaml`, `.yml` and
+/// `.json` files, sorted.
+pub fn manifest_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if !path.is_dir() {
         // Surface a missing file as an error now rather than later.
         std::fs::metadata(path)?;

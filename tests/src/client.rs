@@ -25,6 +25,16 @@ pub fn rustls_get(
     root_pem: &str,
     id: Option<Identity<'_>>,
 ) -> Result<(u16, String), String> {
+    let config = rustls_config(root_pem, id)?;
+    rustls_request(&config, port, sni, path).map(|(status, body, _)| (status, body))
+}
+
+/// A rustls client configuration trusting `root_pem`, presenting `id` when given. Reused
+/// across connections, it resumes sessions (rustls' default in-memory cache).
+pub fn rustls_config(
+    root_pem: &str,
+    id: Option<Identity<'_>>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(root_pem.as_bytes()) {
         roots
@@ -50,8 +60,19 @@ pub fn rustls_get(
         }
         None => builder.with_no_client_auth(),
     };
+    Ok(Arc::new(config))
+}
+
+/// One HTTP/1.1 request on a new connection made with `config`: (status, body, whether the
+/// TLS session was resumed) or the TLS/IO error.
+pub fn rustls_request(
+    config: &Arc<rustls::ClientConfig>,
+    port: u16,
+    sni: &str,
+    path: &str,
+) -> Result<(u16, String, bool), String> {
     let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
+    let conn = rustls::ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
@@ -66,6 +87,7 @@ pub fn rustls_get(
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {}
         Err(e) => return Err(e.to_string()),
     }
+    let resumed = tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     let text = String::from_utf8_lossy(&response).into_owned();
     let status = text
         .split(' ')
@@ -76,7 +98,7 @@ pub fn rustls_get(
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_owned())
         .unwrap_or_default();
-    Ok((status, body))
+    Ok((status, body, resumed))
 }
 
 /// Runs curl with `args` (plus `-s`), returning (exit code, stdout, stderr).

@@ -41,19 +41,63 @@ fn get(port: u16, server_root: &Ca, leaf: &Leaf) -> u16 {
     .map_or(0, |(status, _)| status)
 }
 
+/// Two partner CAs with a client each, the gateway's server certificate, an echo backend,
+/// and a gateway serving a watched directory that trusts partner A.
+struct Rig {
+    ca_b: Ca,
+    client_a: Leaf,
+    client_b: Leaf,
+    server_root: Ca,
+    server: Leaf,
+    backend: EchoBackend,
+    port: u16,
+    dir: std::path::PathBuf,
+    gw: Standalone,
+    _root: tempfile::TempDir,
+}
+
+impl Rig {
+    fn start() -> Self {
+        let (ca_a, ca_b) = (Ca::root("Partner A"), Ca::root("Partner B"));
+        let (client_a, client_b) = (ca_a.client("device-a"), ca_b.client("device-b"));
+        let server_root = Ca::root("Server Root");
+        let server = server_root.server(&["secure.example"]);
+        let backend = EchoBackend::start();
+        let port = free_port();
+        let root = tempfile::tempdir().expect("temp");
+        let dir = root.path().join("conf");
+        std::fs::create_dir(&dir).expect("conf dir");
+        manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
+        let gw = Standalone::start(&dir, &[port]);
+        Self {
+            ca_b,
+            client_a,
+            client_b,
+            server_root,
+            server,
+            backend,
+            port,
+            dir,
+            gw,
+            _root: root,
+        }
+    }
+}
+
 #[test]
 fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
-    let (ca_a, ca_b) = (Ca::root("Partner A"), Ca::root("Partner B"));
-    let (client_a, client_b) = (ca_a.client("device-a"), ca_b.client("device-b"));
-    let server_root = Ca::root("Server Root");
-    let server = server_root.server(&["secure.example"]);
-    let backend = EchoBackend::start();
-    let port = free_port();
-    let root = tempfile::tempdir().expect("temp");
-    let dir = root.path().join("conf");
-    std::fs::create_dir(&dir).expect("conf dir");
-    manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
-    let gw = Standalone::start(&dir, &[port]);
+    let Rig {
+        ca_b,
+        client_a,
+        client_b,
+        server_root,
+        server,
+        backend,
+        port,
+        dir,
+        gw,
+        _root,
+    } = Rig::start();
     assert_eq!(get(port, &server_root, &client_a), 200, "{}", gw.stderr());
     assert_eq!(get(port, &server_root, &client_b), 400);
 
@@ -139,4 +183,67 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
         "the last good configuration must keep serving"
     );
     assert_eq!(get(port, &server_root, &client_a), 400);
+}
+
+/// Sessions resume (tickets survive reloads), yet a resumed connection is judged by the
+/// current CA: after the partner's CA is rotated away, its resumed session gets 400. Files
+/// other than manifests in the watched directory (a log written there) cause no reload.
+#[test]
+fn resumed_sessions_are_judged_by_the_current_ca_and_stray_files_do_not_reload() {
+    use portcullis_tests::client::{rustls_config, rustls_request};
+    let Rig {
+        ca_b,
+        client_a,
+        client_b,
+        server_root,
+        server,
+        backend,
+        port,
+        dir,
+        gw,
+        _root,
+    } = Rig::start();
+    let chain = client_a.pem();
+    let config_a = rustls_config(
+        &server_root.pem(),
+        Some(Identity {
+            chain_pem: &chain,
+            key_pem: client_a.key_pem(),
+        }),
+    )
+    .expect("client config");
+    let first = rustls_request(&config_a, port, "secure.example", "/");
+    assert!(matches!(first, Ok((200, _, false))), "{first:?}");
+    let second = rustls_request(&config_a, port, "secure.example", "/");
+    assert!(matches!(second, Ok((200, _, true))), "resumed: {second:?}");
+
+    // A log file growing in the watched directory is not configuration.
+    let log = dir.join("gateway.log");
+    for i in 0..15 {
+        std::fs::write(&log, "x".repeat(i * 100)).expect("write log");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(
+        !gw.stderr().contains("configuration reloaded"),
+        "{}",
+        gw.stderr()
+    );
+
+    // Rotate to B: A's resumable session now gets 400.
+    manifests(ca_b.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
+    assert!(
+        Standalone::eventually(Duration::from_secs(5), || get(
+            port,
+            &server_root,
+            &client_b
+        ) == 200),
+        "{}",
+        gw.stderr()
+    );
+    let after = rustls_request(&config_a, port, "secure.example", "/");
+    assert!(
+        matches!(after, Ok((400, _, true))),
+        "a resumed session of the rotated-away CA: {after:?}"
+    );
 }

@@ -47,6 +47,9 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
     gateway
         .apply(&translation.snapshot)
         .map_err(|e| anyhow::anyhow!("the configuration cannot be served: {e}"))?;
+    // What is served, to skip recompiling a touched file whose translation did not change:
+    // a recompiled snapshot makes open connections re-check their client certificates.
+    let mut served = serde_json::to_vec(&translation.snapshot)?;
     let ports: Vec<String> = translation
         .snapshot
         .ports
@@ -94,8 +97,15 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
             gateway.telemetry().config_rejected();
             continue;
         }
+        let snapshot = serde_json::to_vec(&loaded.translation.snapshot)?;
+        if snapshot == served {
+            continue;
+        }
         match gateway.apply(&loaded.translation.snapshot) {
-            Ok(()) => eprintln!("portcullis: configuration reloaded"),
+            Ok(()) => {
+                served = snapshot;
+                eprintln!("portcullis: configuration reloaded");
+            }
             Err(e) => eprintln!(
                 "portcullis: configuration change rejected: {e}; the last good configuration keeps serving"
             ),
@@ -142,16 +152,11 @@ fn load(paths: &[PathBuf]) -> (Loaded, Vec<(PathBuf, SystemTime, u64)>) {
 
 /// Every manifest file with its modification time and size: a change in any reloads.
 fn fingerprint(paths: &[PathBuf]) -> Vec<(PathBuf, SystemTime, u64)> {
+    // Only the files that are read: a log or editor file written next to the manifests must
+    // not trigger a reload (a log in the directory would otherwise reload on every line).
     let mut out = Vec::new();
     for path in paths {
-        let files = if path.is_dir() {
-            std::fs::read_dir(path)
-                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
-                .unwrap_or_default()
-        } else {
-            vec![path.clone()]
-        };
-        for f in files {
+        for f in manifests::manifest_files(path).unwrap_or_default() {
             if let Ok(m) = std::fs::metadata(&f) {
                 out.push((f, m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()));
             }

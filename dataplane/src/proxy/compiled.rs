@@ -293,7 +293,26 @@ fn server_config(
     if protocol == Protocol::Https {
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     }
+    cfg.ticketer = ticketer()?;
     Ok((Arc::new(cfg), verifier, stapled))
+}
+
+/// The process's session-ticket keys, shared by every Listener and snapshot so that a reload
+/// does not end resumption. Resumption is safe under mutual TLS here: rustls resumes only for
+/// the same SNI, and every connection, resumed or not, has its restored client certificate
+/// judged again (chain, issuer DN, revocation) by the Listener's current verifier after the
+/// handshake. The keys live in memory only and rotate every 6 hours (rustls'
+/// `TicketRotator`), so a stolen ticket key stops decrypting old sessions' tickets soon.
+/// rustls' default, a 256-entry server-side session cache, resumes only a fraction of
+/// sessions at a few thousand handshakes per second.
+fn ticketer() -> Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error> {
+    static TICKETER: std::sync::OnceLock<Arc<dyn rustls::server::ProducesTickets>> =
+        std::sync::OnceLock::new();
+    if let Some(t) = TICKETER.get() {
+        return Ok(t.clone());
+    }
+    let t = rustls::crypto::aws_lc_rs::Ticketer::new()?;
+    Ok(TICKETER.get_or_init(|| t).clone())
 }
 
 /// What a server's TLS compiles to: the rustls config, its client verifier, its certificate.

@@ -42,6 +42,10 @@ pub struct TlsInfo {
     pub cert: Option<ClientCertificate>,
     /// The verdict under the server's verifier at handshake time.
     pub verdict: Verdict,
+    /// The verdict under the last other verifier a request met (after a new snapshot), so
+    /// a keep-alive connection re-checks its certificate once per configuration, not per
+    /// request.
+    pub rejudged: std::sync::Mutex<Option<(Arc<ClientAuthVerifier>, Verdict)>>,
 }
 
 impl TlsInfo {
@@ -54,7 +58,19 @@ impl TlsInfo {
     ) -> Verdict {
         match (verifier, &self.server.verifier) {
             (Some(now), Some(then)) if Arc::ptr_eq(now, then) => self.verdict.clone(),
-            (Some(now), _) => now.judge(self.peer_certs(), UnixTime::now(), ocsp).await,
+            (Some(now), _) => {
+                if let Ok(cached) = self.rejudged.lock()
+                    && let Some((v, verdict)) = cached.as_ref()
+                    && Arc::ptr_eq(v, now)
+                {
+                    return verdict.clone();
+                }
+                let verdict = now.judge(self.peer_certs(), UnixTime::now(), ocsp).await;
+                if let Ok(mut cached) = self.rejudged.lock() {
+                    *cached = Some((now.clone(), verdict.clone()));
+                }
+                verdict
+            }
             (None, _) => Verdict::None,
         }
     }
@@ -191,6 +207,7 @@ async fn connection(
         cert: ClientCertificate::from_peer(&peer_certs),
         peer: peer_certs,
         verdict,
+        rejudged: std::sync::Mutex::new(None),
         server: server.clone(),
     };
     if port_cfg.protocol == Protocol::Tls {
