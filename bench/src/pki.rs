@@ -1,0 +1,93 @@
+//! The benchmark PKI: the same files for every server under test.
+
+use std::path::Path;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SignatureAlgorithm,
+};
+
+/// Key algorithm of every certificate.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Alg {
+    /// ECDSA P-256 with SHA-256.
+    Ecdsa,
+    /// RSA 2048 with SHA-256 (PKCS#1 v1.5 signatures on certificates).
+    Rsa,
+}
+
+impl Alg {
+    fn signature(self) -> &'static SignatureAlgorithm {
+        match self {
+            Self::Ecdsa => &rcgen::PKCS_ECDSA_P256_SHA256,
+            Self::Rsa => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+
+    /// A new key pair.
+    pub fn key(self) -> anyhow::Result<KeyPair> {
+        Ok(KeyPair::generate_for(self.signature())?)
+    }
+}
+
+fn params(cn: &str, ca: bool) -> anyhow::Result<CertificateParams> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Portcullis Bench");
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let now = time::OffsetDateTime::now_utc();
+    p.not_before = now - time::Duration::days(1);
+    p.not_after = now + time::Duration::days(365);
+    if ca {
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    } else {
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    }
+    Ok(p)
+}
+
+/// Writes `client-ca.pem` (root and intermediate, what the servers trust), `client.pem`
+/// (leaf and intermediate, what the client sends) and `client.key`; `server-root.pem`,
+/// `server.pem`, `server.key` and `server-combined.pem` (certificate then key, for haproxy).
+pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let w = |name: &str, text: &str| std::fs::write(dir.join(name), text);
+
+    let root_key = alg.key()?;
+    let root_params = params("Bench Client Root", true)?;
+    let root = root_params.self_signed(&root_key)?;
+    let root_issuer = Issuer::new(root_params, root_key);
+    let int_key = alg.key()?;
+    let int_params = params("Bench Client Issuing CA", true)?;
+    let int = int_params.signed_by(&int_key, &root_issuer)?;
+    let int_issuer = Issuer::new(int_params, int_key);
+    let leaf_key = alg.key()?;
+    let mut leaf_params = params("bench-client", false)?;
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let leaf = leaf_params.signed_by(&leaf_key, &int_issuer)?;
+    w("client-ca.pem", &format!("{}{}", root.pem(), int.pem()))?;
+    w("client.pem", &format!("{}{}", leaf.pem(), int.pem()))?;
+    w("client.key", &leaf_key.serialize_pem())?;
+
+    let sroot_key = alg.key()?;
+    let sroot_params = params("Bench Server Root", true)?;
+    let sroot = sroot_params.self_signed(&sroot_key)?;
+    let sroot_issuer = Issuer::new(sroot_params, sroot_key);
+    let server_key = alg.key()?;
+    let mut server_params = CertificateParams::new(vec!["bench.example".to_owned()])?;
+    server_params
+        .distinguished_name
+        .push(DnType::CommonName, "bench.example");
+    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server = server_params.signed_by(&server_key, &sroot_issuer)?;
+    w("server-root.pem", &sroot.pem())?;
+    w("server.pem", &server.pem())?;
+    w("server.key", &server_key.serialize_pem())?;
+    w(
+        "server-combined.pem",
+        &format!("{}{}", server.pem(), server_key.serialize_pem()),
+    )?;
+    Ok(())
+}
