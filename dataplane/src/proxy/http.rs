@@ -58,9 +58,15 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
     let host = request_host(&req);
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
-    let version = format!("{:?}", req.version());
+    // What the access log needs of the request, taken before it moves on; nothing is built
+    // for a log that is off.
+    let logged = ctx.telemetry.access_log_enabled().then(|| {
+        (
+            req.method().to_string(),
+            req.uri().path().to_owned(),
+            format!("{:?}", req.version()),
+        )
+    });
     let mut log = Outcome {
         listener: "-".into(),
         upstream: None,
@@ -71,6 +77,9 @@ pub async fn handle(
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     ctx.telemetry.request(&log.listener, status, elapsed);
+    let Some((method, path, version)) = logged else {
+        return Ok(response);
+    };
     let cert = ctx.tls.as_ref().and_then(|t| t.cert.as_ref());
     ctx.telemetry.access(serde_json::json!({
         "time": identity::rfc3339(unix_now()),

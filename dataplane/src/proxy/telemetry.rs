@@ -30,8 +30,9 @@ pub struct Expiries {
 #[derive(Debug)]
 pub struct Telemetry {
     handshakes: Mutex<BTreeMap<(String, &'static str, &'static str), u64>>,
-    requests: Mutex<BTreeMap<(String, u16), u64>>,
-    durations: Mutex<BTreeMap<String, Histogram>>,
+    /// Per listener: requests by status, and their durations. Looked up by `&str`, so the
+    /// request path allocates nothing once a listener has been seen.
+    requests: Mutex<BTreeMap<String, ListenerRequests>>,
     ocsp_requests: Mutex<BTreeMap<&'static str, u64>>,
     ocsp_durations: Mutex<Histogram>,
     ocsp_cache: [AtomicU64; 2],
@@ -44,6 +45,9 @@ pub struct Telemetry {
     log_dropped: AtomicU64,
     log: Option<SyncSender<String>>,
 }
+
+/// One listener's requests: counts by status, and their durations.
+type ListenerRequests = (BTreeMap<u16, u64>, Histogram);
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -109,7 +113,6 @@ impl Telemetry {
         Self {
             handshakes: Mutex::default(),
             requests: Mutex::default(),
-            durations: Mutex::default(),
             ocsp_requests: Mutex::default(),
             ocsp_durations: Mutex::default(),
             ocsp_cache: [AtomicU64::new(0), AtomicU64::new(0)],
@@ -133,13 +136,13 @@ impl Telemetry {
 
     /// Counts a finished request.
     pub fn request(&self, listener: &str, status: u16, elapsed: Duration) {
-        *lock(&self.requests)
-            .entry((listener.to_owned(), status))
-            .or_default() += 1;
-        lock(&self.durations)
-            .entry(listener.to_owned())
-            .or_default()
-            .observe(elapsed);
+        let mut requests = lock(&self.requests);
+        let per_listener = match requests.get_mut(listener) {
+            Some(l) => l,
+            None => requests.entry(listener.to_owned()).or_default(),
+        };
+        *per_listener.0.entry(status).or_default() += 1;
+        per_listener.1.observe(elapsed);
     }
 
     /// Counts an OCSP request to a responder by result, and its latency.
@@ -199,7 +202,12 @@ impl Telemetry {
         self.config_version.load(Ordering::Relaxed)
     }
 
-    /// Writes one access-log line (a JSON object).
+    /// Whether access log lines are written (so callers skip building them otherwise).
+    pub fn access_log_enabled(&self) -> bool {
+        self.log.is_some()
+    }
+
+    /// Queues one access log line (dropped, and counted, when the writer falls behind).
     pub fn access(&self, entry: serde_json::Value) {
         if let Some(tx) = &self.log
             && tx.try_send(entry.to_string()).is_err()
@@ -229,11 +237,13 @@ impl Telemetry {
             "counter",
             "HTTP requests by listener and status.",
         );
-        for ((l, status), n) in lock(&self.requests).iter() {
-            let _ = writeln!(
-                out,
-                "portcullis_http_requests_total{{listener=\"{l}\",status=\"{status}\"}} {n}"
-            );
+        for (l, (statuses, _)) in lock(&self.requests).iter() {
+            for (status, n) in statuses {
+                let _ = writeln!(
+                    out,
+                    "portcullis_http_requests_total{{listener=\"{l}\",status=\"{status}\"}} {n}"
+                );
+            }
         }
         header(
             &mut out,
@@ -241,7 +251,7 @@ impl Telemetry {
             "histogram",
             "Time from request to response headers.",
         );
-        for (l, h) in lock(&self.durations).iter() {
+        for (l, (_, h)) in lock(&self.requests).iter() {
             h.render(
                 &mut out,
                 "portcullis_http_request_duration_seconds",
