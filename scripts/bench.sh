@@ -218,5 +218,8 @@ for alg in $algs; do
   kill "$backend_pid" 2>/dev/null || true
 done
 
+echo "==> applying 1,000 hostnames and 200 CA chains" >&2
+taskset -c "$server_cpu" "$bin/portcullis-bench" apply --hostnames 1000 --chains 200 --rounds 5 >> "$results"
+
 python3 scripts/bench_report.py "$results"
 echo "raw results: $results" >&2

@@ -12,10 +12,14 @@ crypto = {}
 memory = defaultdict(int)
 problems = []
 negotiated = set()
+applied = None
 for r in rows:
     kind = r.get("kind")
     if kind == "crypto":
         crypto[r["alg"].lower()] = r["handshakes_per_s"]
+        continue
+    if kind == "apply":
+        applied = r
         continue
     if kind == "memory":
         memory[r["label"]] = max(memory[r["label"]], r["peak_kib"])
@@ -84,6 +88,10 @@ for alg in algs:
             if v:
                 print(f"- {s}: {100 * v[0] / crypto[alg]:.0f} % of the crypto bound per server core")
 print()
+if applied:
+    print(f"A configuration of {applied['hostnames']:,} hostnames and {applied['chains']} CA chains (one server "
+          f"core, medians of 5): read {applied['read_ms']:.0f} ms, translate {applied['translate_ms']:.0f} ms, "
+          f"apply (compile to serving state) {applied['apply_ms']:.0f} ms.")
 print("Negotiated: " + "; ".join(sorted(f"{a}/{s}: {p} {c} {g}" for a, s, p, c, g in negotiated)))
 print("Ratios: Portcullis ÷ other for rates, other ÷ Portcullis for latency and memory (above 1× = Portcullis better).")
 if problems:

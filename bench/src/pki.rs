@@ -91,3 +91,24 @@ pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
     )?;
     Ok(())
 }
+
+/// A root and an intermediate named after `name`, as one PEM bundle (what a CA Secret holds).
+pub fn ca_chain(alg: Alg, name: &str) -> anyhow::Result<String> {
+    let root_key = alg.key()?;
+    let root_params = params(&format!("{name} Root"), true)?;
+    let root = root_params.self_signed(&root_key)?;
+    let issuer = Issuer::new(root_params, root_key);
+    let int_key = alg.key()?;
+    let int = params(&format!("{name} Issuing"), true)?.signed_by(&int_key, &issuer)?;
+    Ok(format!("{}{}", root.pem(), int.pem()))
+}
+
+/// A self-signed server certificate for `host` and its key, PEM.
+pub fn server_for(alg: Alg, host: &str) -> anyhow::Result<(String, String)> {
+    let key = alg.key()?;
+    let mut p = CertificateParams::new(vec![host.to_owned()])?;
+    p.distinguished_name.push(DnType::CommonName, host);
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = p.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
