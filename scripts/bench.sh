@@ -47,21 +47,9 @@ peak_kib() { local sum=0 p; for p in ${1//,/ }; do
 
 start_portcullis() { # dir port backend
   local d="$1/portcullis"; mkdir -p "$d"
-  cat > "$d/bench.yaml" <<YAML
-apiVersion: v1
-kind: Secret
-metadata: {name: bench-client-ca, namespace: default}
-type: Opaque
-data:
-  ca.crt: $(base64 -w0 "$1/pki/client-ca.pem")
----
-apiVersion: v1
-kind: Secret
-metadata: {name: bench-server, namespace: default}
-type: kubernetes.io/tls
-data:
-  tls.crt: $(base64 -w0 "$1/pki/server.pem")
-  tls.key: $(base64 -w0 "$1/pki/server.key")
+  secrets_yaml bench-client-ca "$1/pki/client-ca.pem" bench-server "$1/pki/server.pem" \
+    "$1/pki/server.key" > "$d/bench.yaml"
+  cat >> "$d/bench.yaml" <<YAML
 ---
 apiVersion: portcullis.io/v1alpha1
 kind: SslProfile

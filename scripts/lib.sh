@@ -13,3 +13,25 @@ ensure_commands() {
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}"
 }
+
+# Prints two Secrets in namespace default: a client CA Secret (key ca.crt) and a
+# kubernetes.io/tls server certificate Secret.
+# Usage: secrets_yaml CA_SECRET CA_PEM TLS_SECRET CERT_PEM KEY_PEM
+secrets_yaml() {
+  cat <<YAML
+apiVersion: v1
+kind: Secret
+metadata: {name: $1, namespace: default}
+type: Opaque
+data:
+  ca.crt: $(base64 -w0 "$2")
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: $3, namespace: default}
+type: kubernetes.io/tls
+data:
+  tls.crt: $(base64 -w0 "$4")
+  tls.key: $(base64 -w0 "$5")
+YAML
+}

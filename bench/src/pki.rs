@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SignatureAlgorithm,
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SignatureAlgorithm,
 };
 
 /// Key algorithm of every certificate.
@@ -48,6 +48,45 @@ fn params(cn: &str, ca: bool) -> anyhow::Result<CertificateParams> {
     Ok(p)
 }
 
+/// A self-signed CA: its certificate and the means to issue from it.
+fn self_signed_ca(alg: Alg, cn: &str) -> anyhow::Result<(Certificate, Issuer<'static, KeyPair>)> {
+    let key = alg.key()?;
+    let p = params(cn, true)?;
+    let cert = p.self_signed(&key)?;
+    Ok((cert, Issuer::new(p, key)))
+}
+
+/// A root and an intermediate it issued; the intermediate's issuer signs leaves.
+fn chain(
+    alg: Alg,
+    root_cn: &str,
+    int_cn: &str,
+) -> anyhow::Result<(Certificate, Certificate, Issuer<'static, KeyPair>)> {
+    let (root, root_issuer) = self_signed_ca(alg, root_cn)?;
+    let key = alg.key()?;
+    let p = params(int_cn, true)?;
+    let int = p.signed_by(&key, &root_issuer)?;
+    Ok((root, int, Issuer::new(p, key)))
+}
+
+/// A server certificate for `host` (serverAuth) and its key, issued by `issuer`, or
+/// self-signed without one.
+fn server(
+    alg: Alg,
+    host: &str,
+    issuer: Option<&Issuer<'static, KeyPair>>,
+) -> anyhow::Result<(Certificate, KeyPair)> {
+    let key = alg.key()?;
+    let mut p = CertificateParams::new(vec![host.to_owned()])?;
+    p.distinguished_name.push(DnType::CommonName, host);
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = match issuer {
+        Some(issuer) => p.signed_by(&key, issuer)?,
+        None => p.self_signed(&key)?,
+    };
+    Ok((cert, key))
+}
+
 /// Writes `client-ca.pem` (root and intermediate, what the servers trust), `client.pem`
 /// (leaf and intermediate, what the client sends) and `client.key`; `server-root.pem`,
 /// `server.pem`, `server.key` and `server-combined.pem` (certificate then key, for haproxy).
@@ -55,14 +94,7 @@ pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let w = |name: &str, text: &str| std::fs::write(dir.join(name), text);
 
-    let root_key = alg.key()?;
-    let root_params = params("Bench Client Root", true)?;
-    let root = root_params.self_signed(&root_key)?;
-    let root_issuer = Issuer::new(root_params, root_key);
-    let int_key = alg.key()?;
-    let int_params = params("Bench Client Issuing CA", true)?;
-    let int = int_params.signed_by(&int_key, &root_issuer)?;
-    let int_issuer = Issuer::new(int_params, int_key);
+    let (root, int, int_issuer) = chain(alg, "Bench Client Root", "Bench Client Issuing CA")?;
     let leaf_key = alg.key()?;
     let mut leaf_params = params("bench-client", false)?;
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
@@ -71,17 +103,8 @@ pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
     w("client.pem", &format!("{}{}", leaf.pem(), int.pem()))?;
     w("client.key", &leaf_key.serialize_pem())?;
 
-    let sroot_key = alg.key()?;
-    let sroot_params = params("Bench Server Root", true)?;
-    let sroot = sroot_params.self_signed(&sroot_key)?;
-    let sroot_issuer = Issuer::new(sroot_params, sroot_key);
-    let server_key = alg.key()?;
-    let mut server_params = CertificateParams::new(vec!["bench.example".to_owned()])?;
-    server_params
-        .distinguished_name
-        .push(DnType::CommonName, "bench.example");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let server = server_params.signed_by(&server_key, &sroot_issuer)?;
+    let (sroot, sroot_issuer) = self_signed_ca(alg, "Bench Server Root")?;
+    let (server, server_key) = server(alg, "bench.example", Some(&sroot_issuer))?;
     w("server-root.pem", &sroot.pem())?;
     w("server.pem", &server.pem())?;
     w("server.key", &server_key.serialize_pem())?;
@@ -94,21 +117,12 @@ pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
 
 /// A root and an intermediate named after `name`, as one PEM bundle (what a CA Secret holds).
 pub fn ca_chain(alg: Alg, name: &str) -> anyhow::Result<String> {
-    let root_key = alg.key()?;
-    let root_params = params(&format!("{name} Root"), true)?;
-    let root = root_params.self_signed(&root_key)?;
-    let issuer = Issuer::new(root_params, root_key);
-    let int_key = alg.key()?;
-    let int = params(&format!("{name} Issuing"), true)?.signed_by(&int_key, &issuer)?;
+    let (root, int, _) = chain(alg, &format!("{name} Root"), &format!("{name} Issuing"))?;
     Ok(format!("{}{}", root.pem(), int.pem()))
 }
 
 /// A self-signed server certificate for `host` and its key, PEM.
 pub fn server_for(alg: Alg, host: &str) -> anyhow::Result<(String, String)> {
-    let key = alg.key()?;
-    let mut p = CertificateParams::new(vec![host.to_owned()])?;
-    p.distinguished_name.push(DnType::CommonName, host);
-    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = p.self_signed(&key)?;
+    let (cert, key) = server(alg, host, None)?;
     Ok((cert.pem(), key.serialize_pem()))
 }

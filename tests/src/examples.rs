@@ -17,26 +17,27 @@ pub fn examples_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
 
+/// The entries of `dir` that `keep` accepts, sorted.
+fn sorted_entries(dir: &Path, keep: impl Fn(&Path) -> bool) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| keep(p))
+        .collect();
+    paths.sort();
+    paths
+}
+
 /// The example directories (each holds YAML manifests), sorted.
 pub fn example_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(examples_root())
-        .expect("read examples/")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
+    sorted_entries(&examples_root(), |p| p.is_dir())
 }
 
 /// The YAML files of an example directory, sorted.
 pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("read example dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-        .collect();
-    files.sort();
-    files
+    sorted_entries(dir, |p| {
+        p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+    })
 }
 
 /// The `kubectl create secret …` commands in the comments of an example's files, as the

@@ -46,15 +46,9 @@ fn apply(cluster: &TestCluster, docs: &[Value]) {
 
 /// Applies the CRDs and waits until they are served.
 pub fn install_crds(cluster: &TestCluster) {
-    let crds = concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/portcullis.io.yaml");
-    let out = cluster.kubectl(&["apply", "--server-side", "-f", crds]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_established(
+    install_crd_files(
         cluster,
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../crds/portcullis.io.yaml"),
         &[
             "crd/sslprofiles.portcullis.io",
             "crd/listeners.portcullis.io",
@@ -62,9 +56,16 @@ pub fn install_crds(cluster: &TestCluster) {
     );
 }
 
-/// Waits until each CRD is served. (`kubectl wait` errors instead of waiting while a new
-/// CRD has no status yet, so it is retried.)
-fn wait_established(cluster: &TestCluster, crds: &[&str]) {
+/// Applies the CRDs in `path` (a file or directory) and waits until each of `crds` is
+/// served. (`kubectl wait` errors instead of waiting while a new CRD has no status yet, so
+/// it is retried.)
+fn install_crd_files(cluster: &TestCluster, path: &str, crds: &[&str]) {
+    let out = cluster.kubectl(&["apply", "--server-side", "-f", path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let mut args = vec!["wait", "--for", "condition=Established", "--timeout=30s"];
@@ -88,14 +89,9 @@ fn wait_established(cluster: &TestCluster, crds: &[&str]) {
 /// served.
 pub fn install_third_party_crds(cluster: &TestCluster) {
     let dir = crate::cluster::harness_cache("fetch-crds.sh");
-    let out = cluster.kubectl(&["apply", "--server-side", "-f", &dir.display().to_string()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    wait_established(
+    install_crd_files(
         cluster,
+        &dir.display().to_string(),
         &[
             "crd/servicemonitors.monitoring.coreos.com",
             "crd/certificates.cert-manager.io",

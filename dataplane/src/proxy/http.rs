@@ -196,13 +196,7 @@ async fn proxy(
     if let Some(reason) = refused
         && !server.is_excluded(req.uri().path())
     {
-        return text(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "400 Bad Request: client certificate refused: {}",
-                reason.description()
-            ),
-        );
+        return certificate_refused(reason);
     }
     let Some(route) = server.route(host, req.uri().path()) else {
         return text(
@@ -212,21 +206,15 @@ async fn proxy(
     };
     // A rule's own requirement: a verified certificate (FailOpen's unknown revocation status
     // is admitted, as the profile's policy says), whatever the exclusion paths.
-    let missing = match &verdict {
-        Verdict::Success | Verdict::SuccessRevocationUnknown(_) => None,
-        Verdict::Failed(r) => Some(*r),
-        Verdict::None => Some(Reason::NoCertificate),
-    };
-    if route.require_client_certificate
-        && let Some(reason) = missing
-    {
-        return text(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "400 Bad Request: client certificate refused: {}",
-                reason.description()
-            ),
-        );
+    if route.require_client_certificate {
+        let missing = match &verdict {
+            Verdict::Success | Verdict::SuccessRevocationUnknown(_) => None,
+            Verdict::Failed(r) => Some(*r),
+            Verdict::None => Some(Reason::NoCertificate),
+        };
+        if let Some(reason) = missing {
+            return certificate_refused(reason);
+        }
     }
 
     let headers = req.headers_mut();
@@ -274,6 +262,18 @@ async fn proxy(
             }
         }
     }
+}
+
+/// The answer to a client whose certificate is missing or refused: 400, as Application
+/// Gateway answers, with the reason in OpenSSL's words.
+fn certificate_refused(reason: Reason) -> Response<Body> {
+    text(
+        StatusCode::BAD_REQUEST,
+        &format!(
+            "400 Bad Request: client certificate refused: {}",
+            reason.description()
+        ),
+    )
 }
 
 /// The request's host, lowercase and without port: the `:authority` (HTTP/2) or `Host`.
