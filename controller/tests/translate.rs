@@ -1,7 +1,7 @@
 //! The snapshot translation builds: what is served, and that invalid input fails closed.
 
 use controller::manifests;
-use controller::translate::translate;
+use controller::translate::{Malformed, translate};
 use dataplane::config::{ClientAuth, Protocol, VirtualServer};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, rfc4514};
@@ -67,6 +67,44 @@ fn invalid_profile_makes_listener_refuse_never_serve_open() {
     assert!(server.routes.is_empty());
     // The hostname stays claimed, so no other listener can answer it without mTLS.
     assert_eq!(server.hostnames[0].as_str(), "api.example.com");
+}
+
+/// An SslProfile the controller could not parse (a newer CRD's value) is refused with the
+/// field named, and its Listener refuses like it would for an invalid profile.
+#[test]
+fn unreadable_profile_is_refused_and_its_listener_refuses() {
+    let root = Ca::root("Partner Root");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let m = Manifests::partner_api(root.pem().as_bytes());
+    let mut inputs = manifests::load(&[m.write(dir.path())]).inputs;
+    let mut profile = serde_json::to_value(inputs.ssl_profiles.remove(0)).expect("json");
+    profile["spec"]["clientAuthConfiguration"]["mode"] = serde_json::json!("Sometimes");
+    let malformed =
+        Malformed::parse::<controller::api::SslProfile>("SslProfile", profile).expect_err("mode");
+    assert_eq!(malformed.field, "spec.clientAuthConfiguration.mode");
+    assert!(malformed.error.contains("Sometimes"), "{}", malformed.error);
+    inputs.malformed.push(malformed);
+
+    let t = translate(&inputs, jiff::Timestamp::now());
+    let found = t
+        .diagnostics
+        .iter()
+        .find(|d| d.reason == "MalformedObject")
+        .expect("a MalformedObject diagnostic");
+    assert_eq!(found.object.to_string(), "SslProfile/default/partner");
+    assert_eq!(found.field, "spec.clientAuthConfiguration.mode");
+    assert!(
+        t.diagnostics
+            .iter()
+            .any(|d| d.reason == "InvalidSslProfile" && d.object.kind == "Listener"),
+        "{:?}",
+        t.diagnostics
+    );
+    let server = &t.snapshot.ports[0].servers[0];
+    assert!(
+        server.refusal.is_some() && server.tls.is_none(),
+        "{server:?}"
+    );
 }
 
 #[test]

@@ -178,12 +178,18 @@ pub struct Controller {
 impl Controller {
     /// Starts a controller replica with `kubeconfig`, logging to `dir/controller-<n>.log`.
     pub fn start(kubeconfig: &Path, dir: &Path, n: usize) -> Self {
+        Self::start_with(kubeconfig, dir, n, &[])
+    }
+
+    /// [`Controller::start`] with more command-line arguments.
+    pub fn start_with(kubeconfig: &Path, dir: &Path, n: usize, args: &[&str]) -> Self {
         let stderr = dir.join(format!("controller-{n}.log"));
         let admin_port = free_port();
         let child = Command::new(portcullis_bin())
             .args(["controller", "--namespace", SYSTEM_NAMESPACE])
             .args(["--identity", &format!("controller-{n}")])
             .args(["--admin", &format!("127.0.0.1:{admin_port}")])
+            .args(args)
             .env("KUBECONFIG", kubeconfig)
             .stdout(Stdio::null())
             .stderr(Stdio::from(

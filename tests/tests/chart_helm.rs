@@ -75,6 +75,10 @@ fn the_chart_lints_renders_and_applies_server_side() {
         ),
         (&["dataplane.replica=3"][..], "additional properties"),
         (
+            &["controller.watchNamespaces={Team_A}"][..],
+            "does not match pattern",
+        ),
+        (
             &[
                 "dataplane.kind=DaemonSet",
                 "dataplane.autoscaling.enabled=true",
@@ -90,8 +94,14 @@ fn the_chart_lints_renders_and_applies_server_side() {
         );
     }
 
-    // Every flag the chart passes to a container is one the binary takes.
-    let rendered = String::from_utf8_lossy(&template(&helm, &[]).stdout).into_owned();
+    // Every flag the chart passes to a container is one the binary takes (optional flags
+    // turned on).
+    let all_flags = template(&helm, &["controller.watchNamespaces={team-a,team-b}"]);
+    let rendered = String::from_utf8_lossy(&all_flags.stdout).into_owned();
+    assert!(
+        rendered.contains("--watch-namespaces=team-a,team-b"),
+        "{rendered}"
+    );
     for sub in ["controller", "dataplane"] {
         let help = Command::new(portcullis_bin())
             .args([sub, "--help"])

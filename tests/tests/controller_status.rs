@@ -157,3 +157,144 @@ fn status_reports_bad_bundles_and_recovers() {
         "{metrics}"
     );
 }
+
+/// An SslProfile this version cannot read (here: a `mode` from a newer CRD) is refused on its
+/// own, with the field named; every other object is still served. With `--watch-namespaces`,
+/// objects elsewhere are left alone.
+#[test]
+fn an_unreadable_object_is_refused_alone_and_other_namespaces_are_left_alone() {
+    let cluster = TestCluster::start();
+    install_crds(&cluster);
+    // A newer CRD: `mode` accepts values this controller does not know.
+    let out = cluster.kubectl(&[
+        "patch",
+        "crd",
+        "sslprofiles.portcullis.io",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/clientAuthConfiguration/properties/mode/enum"}]"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        cluster
+            .kubectl(&["create", "namespace", "other"])
+            .status
+            .success()
+    );
+
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let bundle = format!("{}{}", root.pem(), int.pem());
+    let objects = Manifests::partner_api(bundle.as_bytes())
+        .edit("EndpointSlice", "echo-1", |s| {
+            s["endpoints"][0]["addresses"] = serde_json::json!(["192.0.2.10"])
+        })
+        .ssl_profile("default", "future", "Sometimes", &["partner-ca"])
+        .https_listener(
+            "default/future-api",
+            8444,
+            "future.example.com",
+            Some("api-tls"),
+            Some("future"),
+            "echo",
+        )
+        .ca_secret("other", "other-ca", bundle.as_bytes())
+        .ssl_profile("other", "elsewhere", "Required", &["other-ca"]);
+    let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &objects.to_yaml());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = controller_kubeconfig(&cluster, dir.path());
+    let controller = Controller::start_with(
+        &kubeconfig,
+        dir.path(),
+        0,
+        &["--watch-namespaces", "default"],
+    );
+
+    // The readable objects are translated and reported despite their unreadable neighbour.
+    let good = Standalone::eventually(Duration::from_secs(30), || {
+        has(
+            &condition_keys(&cluster, "sslprofile", "partner"),
+            "ResolvedRefs",
+            "True",
+            "ResolvedRefs",
+        ) && has(
+            &condition_keys(&cluster, "listener", "api"),
+            "ResolvedRefs",
+            "True",
+            "ResolvedRefs",
+        )
+    });
+    assert!(
+        good,
+        "{:?}\ncontroller:\n{}",
+        condition_keys(&cluster, "sslprofile", "partner"),
+        controller.log()
+    );
+    // The unreadable one says which field and why; its Listener refuses rather than serve
+    // without the client authentication it asked for.
+    let refused = Standalone::eventually(Duration::from_secs(10), || {
+        has(
+            &condition_keys(&cluster, "sslprofile", "future"),
+            "Accepted",
+            "False",
+            "MalformedObject",
+        ) && has(
+            &condition_keys(&cluster, "listener", "future-api"),
+            "ResolvedRefs",
+            "False",
+            "InvalidSslProfile",
+        )
+    });
+    let future = conditions(&cluster, "sslprofile", "default", "future");
+    assert!(refused, "{future:?}\ncontroller:\n{}", controller.log());
+    let message = future
+        .iter()
+        .find(|(t, ..)| t == "Accepted")
+        .map(|(.., m)| m.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("spec.clientAuthConfiguration.mode") && message.contains("Sometimes"),
+        "{message}"
+    );
+    // Not watched: no status at all.
+    assert!(
+        conditions(&cluster, "sslprofile", "other", "elsewhere").is_empty(),
+        "{:?}",
+        conditions(&cluster, "sslprofile", "other", "elsewhere")
+    );
+
+    // Fixing the field is picked up like any change.
+    let out = cluster.kubectl(&[
+        "patch",
+        "sslprofile",
+        "future",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"clientAuthConfiguration":{"mode":"Optional"}}}"#,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        Standalone::eventually(Duration::from_secs(30), || has(
+            &condition_keys(&cluster, "listener", "future-api"),
+            "ResolvedRefs",
+            "True",
+            "ResolvedRefs"
+        )),
+        "{:?}",
+        condition_keys(&cluster, "listener", "future-api")
+    );
+}

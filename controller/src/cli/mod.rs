@@ -76,6 +76,10 @@ pub enum Command {
         /// Address of /healthz, /readyz and /metrics (off when unset).
         #[arg(long)]
         admin: Option<std::net::SocketAddr>,
+        /// Watch only these namespaces (comma-separated) instead of all: their SslProfiles,
+        /// Listeners, Secrets, Services and EndpointSlices.
+        #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
+        watch_namespaces: Vec<String>,
     },
     /// Run a dataplane replica in a cluster: serve the snapshots the controller pushes over the
     /// mutually authenticated push channel, keep the last one on disk and serve it after a
@@ -130,6 +134,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             lease,
             identity,
             admin,
+            watch_namespaces,
         } => {
             let (svc_namespace, svc_name) = match dataplane_service.split_once('/') {
                 Some((ns, name)) => (ns.to_owned(), name.to_owned()),
@@ -150,6 +155,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 lease,
                 identity,
                 admin,
+                watch_namespaces: watch_namespaces
+                    .into_iter()
+                    .map(|n| n.trim().to_owned())
+                    .filter(|n| !n.is_empty())
+                    .collect(),
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -22,8 +22,8 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Api, Patch, PatchParams};
-use kube::core::PartialObjectMeta;
+use kube::api::{Api, ApiResource, DynamicObject, ObjectMeta, Patch, PatchParams};
+use kube::core::{NamespaceResourceScope, PartialObjectMeta};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -32,7 +32,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::api::{Listener, SslProfile};
-use crate::translate::{Inputs, ObjectRef, Severity, Translation, referenced_secrets, translate};
+use crate::translate::{
+    Inputs, Malformed, ObjectRef, Severity, Translation, referenced_secrets, translate,
+};
 use metrics::Metrics;
 use push::{DataplaneService, Pusher, Round};
 
@@ -60,50 +62,175 @@ pub struct ControllerOptions {
     pub identity: String,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub admin: Option<SocketAddr>,
+    /// The namespaces whose SslProfiles, Listeners, Secrets, Services and EndpointSlices are
+    /// watched; all when empty.
+    pub watch_namespaces: Vec<String>,
 }
 
-/// The stores the reconciler reads. Secrets are watched by their metadata only: the
-/// controller never holds the contents of Secrets nothing references (see [`SecretCache`]).
+/// SslProfiles, watched and written untyped (see [`Stores`]).
+fn profile_resource() -> ApiResource {
+    ApiResource::erase::<SslProfile>(&())
+}
+
+/// Listeners, watched and written untyped (see [`Stores`]).
+fn listener_resource() -> ApiResource {
+    ApiResource::erase::<Listener>(&())
+}
+
+/// The stores the reconciler reads, one per watched namespace (or one for all). Secrets are
+/// watched by their metadata only: the controller never holds the contents of Secrets nothing
+/// references (see [`SecretCache`]). SslProfiles and Listeners are watched untyped and parsed
+/// one by one, so that one object this version cannot read is refused on its own instead of
+/// failing the whole list (and with it every other object of its kind).
 struct Stores {
-    profiles: Store<SslProfile>,
-    listeners: Store<Listener>,
-    secrets: Store<PartialObjectMeta<Secret>>,
-    services: Store<Service>,
-    slices: Store<EndpointSlice>,
+    profiles: Watched<DynamicObject>,
+    listeners: Watched<DynamicObject>,
+    secrets: Watched<PartialObjectMeta<Secret>>,
+    services: Watched<Service>,
+    slices: Watched<EndpointSlice>,
 }
 
-fn contents<K>(store: &Store<K>) -> Vec<K>
+/// The stores of one kind.
+struct Watched<K: Resource + 'static>(Vec<Store<K>>)
 where
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: std::hash::Hash + Eq + Clone,
+    K::DynamicType: std::hash::Hash + Eq + Clone;
+
+impl<K> Watched<K>
+where
+    K: Resource<Scope = NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync + Default,
 {
-    store.state().iter().map(|o| (**o).clone()).collect()
+    /// Watches `K` in each of `namespaces` (all namespaces when empty).
+    fn typed(client: &Client, namespaces: &[String], changed: &Arc<Notify>) -> Self {
+        let dyntype = K::DynamicType::default();
+        Self::start(namespaces, &dyntype, changed, |ns| match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        })
+    }
+}
+
+impl Watched<DynamicObject> {
+    /// Watches objects of `resource` in each of `namespaces` (all namespaces when empty).
+    fn untyped(
+        client: &Client,
+        namespaces: &[String],
+        resource: &ApiResource,
+        changed: &Arc<Notify>,
+    ) -> Self {
+        Self::start(namespaces, resource, changed, |ns| match ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+            None => Api::all_with(client.clone(), resource),
+        })
+    }
+}
+
+impl<K> Watched<K>
+where
+    K: Resource + Clone + std::fmt::Debug + Send + Sync + serde::de::DeserializeOwned + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync,
+{
+    /// One reflector per namespace (`api(Some(ns))`), or one over all (`api(None)`).
+    fn start(
+        namespaces: &[String],
+        dyntype: &K::DynamicType,
+        changed: &Arc<Notify>,
+        api: impl Fn(Option<&str>) -> Api<K>,
+    ) -> Self {
+        let apis: Vec<Api<K>> = if namespaces.is_empty() {
+            vec![api(None)]
+        } else {
+            namespaces.iter().map(|ns| api(Some(ns))).collect()
+        };
+        Self(
+            apis.into_iter()
+                .map(|a| watch(watcher(a, Default::default()), dyntype, changed))
+                .collect(),
+        )
+    }
+
+    fn contents(&self) -> Vec<K> {
+        self.0
+            .iter()
+            .flat_map(|s| s.state())
+            .map(|o| (*o).clone())
+            .collect()
+    }
+
+    fn get(&self, key: &reflector::ObjectRef<K>) -> Option<Arc<K>> {
+        self.0.iter().find_map(|s| s.get(key))
+    }
+
+    async fn ready(&self) -> anyhow::Result<()> {
+        for s in &self.0 {
+            s.wait_until_ready().await?;
+        }
+        Ok(())
+    }
+}
+
+/// SslProfiles or Listeners that parsed, and a record of each that did not.
+fn parse_all<K: serde::de::DeserializeOwned>(
+    kind: &'static str,
+    objects: Vec<DynamicObject>,
+    malformed: &mut Vec<(Malformed, DynamicObject)>,
+) -> Vec<K> {
+    let mut parsed = Vec::with_capacity(objects.len());
+    for o in objects {
+        match serde_json::to_value(&o)
+            .map_err(|e| Malformed {
+                kind,
+                namespace: namespace(&o),
+                name: o.name_any(),
+                field: String::new(),
+                error: e.to_string(),
+            })
+            .and_then(|v| Malformed::parse(kind, v))
+        {
+            Ok(k) => parsed.push(k),
+            Err(m) => malformed.push((m, o)),
+        }
+    }
+    parsed
 }
 
 impl Stores {
-    /// Everything translation reads; referenced Secrets come from `cache`, refreshed first.
-    async fn inputs(&self, cache: &mut SecretCache) -> kube::Result<Inputs> {
-        let ssl_profiles = contents(&self.profiles);
-        let listeners = contents(&self.listeners);
+    /// Everything translation reads, and the malformed objects as the API server holds them
+    /// (for their status); referenced Secrets come from `cache`, refreshed first.
+    async fn inputs(
+        &self,
+        cache: &mut SecretCache,
+    ) -> kube::Result<(Inputs, Vec<(Malformed, DynamicObject)>)> {
+        let mut malformed = Vec::new();
+        let ssl_profiles = parse_all("SslProfile", self.profiles.contents(), &mut malformed);
+        let listeners = parse_all("Listener", self.listeners.contents(), &mut malformed);
         let wanted = referenced_secrets(&ssl_profiles, &listeners);
         let secrets = cache.refresh(&wanted, &self.secrets).await?;
-        Ok(Inputs {
+        let inputs = Inputs {
             ssl_profiles,
             listeners,
             secrets,
-            services: contents(&self.services),
-            endpoint_slices: contents(&self.slices),
-        })
+            services: self.services.contents(),
+            endpoint_slices: self.slices.contents(),
+            malformed: malformed.iter().map(|(m, _)| m.clone()).collect(),
+        };
+        Ok((inputs, malformed))
     }
 
     /// Waits until every watch has listed once: a snapshot built from half-filled caches
     /// would, for example, make listeners refuse for want of a Secret not yet seen.
     async fn ready(&self) -> anyhow::Result<()> {
-        self.profiles.wait_until_ready().await?;
-        self.listeners.wait_until_ready().await?;
-        self.secrets.wait_until_ready().await?;
-        self.services.wait_until_ready().await?;
-        self.slices.wait_until_ready().await?;
+        self.profiles.ready().await?;
+        self.listeners.ready().await?;
+        self.secrets.ready().await?;
+        self.services.ready().await?;
+        self.slices.ready().await?;
         Ok(())
     }
 }
@@ -111,31 +238,19 @@ impl Stores {
 /// Runs until SIGTERM or Ctrl-C; a leader releases its Lease on the way out.
 pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> {
     let changed = Arc::new(Notify::new());
+    let namespaces = &opts.watch_namespaces;
+    // The dataplanes' EndpointSlices are read even when their namespace is not watched.
+    let mut slice_namespaces = namespaces.clone();
+    if !namespaces.is_empty() && !namespaces.contains(&opts.dataplanes.namespace) {
+        slice_namespaces.push(opts.dataplanes.namespace.clone());
+    }
     let stores = Stores {
-        profiles: watch(
-            watcher(Api::all(client.clone()), Default::default()),
-            &changed,
-        ),
-        listeners: watch(
-            watcher(Api::all(client.clone()), Default::default()),
-            &changed,
-        ),
-        secrets: watch(
-            // Metadata only: names and resourceVersions, never Secret contents.
-            watcher(
-                Api::<PartialObjectMeta<Secret>>::all(client.clone()),
-                Default::default(),
-            ),
-            &changed,
-        ),
-        services: watch(
-            watcher(Api::all(client.clone()), Default::default()),
-            &changed,
-        ),
-        slices: watch(
-            watcher(Api::all(client.clone()), Default::default()),
-            &changed,
-        ),
+        profiles: Watched::untyped(&client, namespaces, &profile_resource(), &changed),
+        listeners: Watched::untyped(&client, namespaces, &listener_resource(), &changed),
+        // Metadata only: names and resourceVersions, never Secret contents.
+        secrets: Watched::typed(&client, namespaces, &changed),
+        services: Watched::typed(&client, namespaces, &changed),
+        slices: Watched::typed(&client, &slice_namespaces, &changed),
     };
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = opts.admin {
@@ -233,7 +348,7 @@ impl SecretCache {
     async fn refresh(
         &mut self,
         wanted: &BTreeSet<(String, String)>,
-        meta: &Store<PartialObjectMeta<Secret>>,
+        meta: &Watched<PartialObjectMeta<Secret>>,
     ) -> kube::Result<Vec<Secret>> {
         self.held.retain(|k, _| wanted.contains(k));
         for key in wanted {
@@ -278,8 +393,8 @@ impl Reconciler {
     /// next change.
     async fn reconcile(&mut self, stores: &Stores) {
         let started = Instant::now();
-        let inputs = match stores.inputs(&mut self.secrets).await {
-            Ok(inputs) => inputs,
+        let (inputs, malformed) = match stores.inputs(&mut self.secrets).await {
+            Ok(read) => read,
             Err(e) => {
                 eprintln!("portcullis: reading referenced Secrets: {e}");
                 self.metrics.reconcile("error", started.elapsed());
@@ -307,7 +422,7 @@ impl Reconciler {
         };
         let complete = programmed.0 || programmed.1 == "NoDataplanes";
         let written = self
-            .write_statuses(&inputs, &translation, &programmed)
+            .write_statuses(&inputs, &malformed, &translation, &programmed)
             .await;
         let result = match &written {
             Err(e) => {
@@ -364,59 +479,140 @@ impl Reconciler {
     async fn write_statuses(
         &self,
         inputs: &Inputs,
+        malformed: &[(Malformed, DynamicObject)],
         t: &Translation,
         programmed: &(bool, &'static str, String),
     ) -> anyhow::Result<()> {
         let params = PatchParams::apply(&self.opts.field_manager).force();
         let programmed = Some((programmed.0, programmed.1, programmed.2.as_str()));
+        let profiles = profile_resource();
         for p in &inputs.ssl_profiles {
-            let previous = p
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
-            let conditions = conditions_for("SslProfile", p, &previous, t, programmed);
+            let previous = p.status.as_ref().map(|s| s.conditions.clone());
             let key = (namespace(p), p.name_any());
             let issuer_dns = t.issuer_dns.get(&key).cloned().unwrap_or_default();
-            let current_dns = p
-                .status
-                .as_ref()
-                .map(|s| s.issuer_dns.clone())
-                .unwrap_or_default();
-            if status::same(&previous, &conditions) && issuer_dns == current_dns {
-                continue;
-            }
-            let body = json!({"conditions": conditions, "observedGeneration": p.metadata.generation, "issuerDNs": issuer_dns});
-            patch_status(&self.client, &params, p, body).await?;
-            self.announce(p, &previous, &conditions).await;
+            let current_dns = p.status.as_ref().map(|s| s.issuer_dns.clone());
+            let changed = issuer_dns != current_dns.unwrap_or_default();
+            let object = Written {
+                kind: "SslProfile",
+                resource: &profiles,
+                meta: p.meta(),
+            };
+            let extra = ("issuerDNs", json!(issuer_dns));
+            self.write_status(
+                &params,
+                object,
+                &previous.unwrap_or_default(),
+                t,
+                programmed,
+                Some(extra),
+                changed,
+            )
+            .await?;
         }
+        let listeners = listener_resource();
         for l in &inputs.listeners {
-            let previous = l
-                .status
-                .as_ref()
-                .map(|s| s.conditions.clone())
-                .unwrap_or_default();
-            let conditions = conditions_for("Listener", l, &previous, t, programmed);
-            if status::same(&previous, &conditions) {
-                continue;
-            }
-            let body =
-                json!({"conditions": conditions, "observedGeneration": l.metadata.generation});
-            patch_status(&self.client, &params, l, body).await?;
-            self.announce(l, &previous, &conditions).await;
+            let previous = l.status.as_ref().map(|s| s.conditions.clone());
+            let object = Written {
+                kind: "Listener",
+                resource: &listeners,
+                meta: l.meta(),
+            };
+            self.write_status(
+                &params,
+                object,
+                &previous.unwrap_or_default(),
+                t,
+                programmed,
+                None,
+                false,
+            )
+            .await?;
         }
+        for (m, o) in malformed {
+            // Its status may not parse either; its conditions are read on their own.
+            let previous: Vec<Condition> = o
+                .data
+                .pointer("/status/conditions")
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .unwrap_or_default();
+            let resource = if m.kind == "SslProfile" {
+                &profiles
+            } else {
+                &listeners
+            };
+            let object = Written {
+                kind: m.kind,
+                resource,
+                meta: &o.metadata,
+            };
+            self.write_status(&params, object, &previous, t, programmed, None, false)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the conditions `t` gives `object` (and an `extra` status field) with server-side
+    /// apply when they changed, and announces new refusals.
+    #[allow(clippy::too_many_arguments)]
+    async fn write_status(
+        &self,
+        params: &PatchParams,
+        object: Written<'_>,
+        previous: &[Condition],
+        t: &Translation,
+        programmed: Option<(bool, &str, &str)>,
+        extra: Option<(&str, serde_json::Value)>,
+        extra_changed: bool,
+    ) -> kube::Result<()> {
+        let meta = object.meta;
+        let reference = ObjectRef {
+            kind: object.kind,
+            namespace: meta.namespace.clone().unwrap_or_else(|| "default".into()),
+            name: meta.name.clone().unwrap_or_default(),
+        };
+        let conditions = status::conditions(
+            &reference,
+            &t.diagnostics,
+            meta.generation,
+            previous,
+            programmed,
+        );
+        if status::same(previous, &conditions) && !extra_changed {
+            return Ok(());
+        }
+        let mut body = json!({"conditions": conditions, "observedGeneration": meta.generation});
+        if let Some((key, value)) = extra {
+            body[key] = value;
+        }
+        let body = status::apply_body(&object.resource.api_version, object.kind, body);
+        Api::<DynamicObject>::namespaced_with(
+            self.client.clone(),
+            &reference.namespace,
+            object.resource,
+        )
+        .patch_status(&reference.name, params, &Patch::Apply(&body))
+        .await?;
+        self.announce(&object, previous, &conditions).await;
         Ok(())
     }
 
     /// A Warning Event for each condition that newly turned False for a reason other than
     /// waiting (`kubectl describe` and `kubectl get events` show why an object was refused).
-    async fn announce<K: Resource<DynamicType = ()>>(
+    async fn announce(
         &self,
-        obj: &K,
+        object: &Written<'_>,
         previous: &[Condition],
         conditions: &[Condition],
     ) {
-        let reference: ObjectReference = obj.object_ref(&());
+        let reference = ObjectReference {
+            api_version: Some(object.resource.api_version.clone()),
+            kind: Some(object.kind.to_owned()),
+            name: object.meta.name.clone(),
+            namespace: object.meta.namespace.clone(),
+            uid: object.meta.uid.clone(),
+            resource_version: object.meta.resource_version.clone(),
+            field_path: None,
+        };
         for c in conditions {
             let was = previous
                 .iter()
@@ -447,15 +643,16 @@ fn is_conflict(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 409)
 }
 
-/// Starts a reflector over `events` (a watch of all namespaces); every event wakes the
-/// reconciler.
-fn watch<K, S>(events: S, changed: &Arc<Notify>) -> Store<K>
+/// Starts a reflector over `events`; every event wakes the reconciler.
+fn watch<K, S>(events: S, dyntype: &K::DynamicType, changed: &Arc<Notify>) -> Store<K>
 where
     K: Resource + Clone + std::fmt::Debug + Send + Sync + 'static,
-    K::DynamicType: Default + Eq + std::hash::Hash + Clone,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
     S: Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static,
 {
-    let (reader, writer) = reflector::store();
+    let writer = reflector::store::Writer::new(dyntype.clone());
+    let reader = writer.as_reader();
+    let kind = K::kind(dyntype).into_owned();
     let stream = reflector::reflector(writer, events)
         .default_backoff()
         .touched_objects();
@@ -465,12 +662,9 @@ where
         while let Some(event) = stream.next().await {
             match event {
                 Ok(_) => changed.notify_one(),
-                // A malformed object or a lost watch is reported and retried with backoff; it
-                // never stalls the other watches.
-                Err(e) => eprintln!(
-                    "portcullis: watching {}: {e}",
-                    K::kind(&K::DynamicType::default())
-                ),
+                // A lost watch is reported and retried with backoff; it never stalls the other
+                // watches. (Objects are parsed later, one by one: see `parse_all`.)
+                Err(e) => eprintln!("portcullis: watching {kind}: {e}"),
             }
         }
     });
@@ -481,44 +675,9 @@ fn namespace<K: ResourceExt>(obj: &K) -> String {
     obj.namespace().unwrap_or_else(|| "default".into())
 }
 
-/// The conditions translation and the push give `obj` (diagnostics name it as `kind`),
-/// keeping transition times from `previous`.
-fn conditions_for<K: Resource<DynamicType = ()>>(
+/// An object whose status is written.
+struct Written<'a> {
     kind: &'static str,
-    obj: &K,
-    previous: &[Condition],
-    t: &Translation,
-    programmed: Option<(bool, &str, &str)>,
-) -> Vec<Condition> {
-    let object = ObjectRef {
-        kind,
-        namespace: namespace(obj),
-        name: obj.name_any(),
-    };
-    status::conditions(
-        &object,
-        &t.diagnostics,
-        obj.meta().generation,
-        previous,
-        programmed,
-    )
-}
-
-/// Writes `status` to `obj` with server-side apply.
-async fn patch_status<K>(
-    client: &Client,
-    params: &PatchParams,
-    obj: &K,
-    status: serde_json::Value,
-) -> kube::Result<K>
-where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned,
-{
-    let body = status::apply_body(&K::api_version(&()), &K::kind(&()), status);
-    Api::<K>::namespaced(client.clone(), &namespace(obj))
-        .patch_status(&obj.name_any(), params, &Patch::Apply(&body))
-        .await
+    resource: &'a ApiResource,
+    meta: &'a ObjectMeta,
 }

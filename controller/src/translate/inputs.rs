@@ -21,6 +21,49 @@ pub struct Inputs {
     pub services: Vec<Service>,
     /// EndpointSlices.
     pub endpoint_slices: Vec<EndpointSlice>,
+    /// SslProfiles and Listeners the API server holds but this version cannot read (a CRD
+    /// newer than the controller, say). They are refused, never skipped: a Listener naming a
+    /// malformed SslProfile refuses traffic.
+    pub malformed: Vec<Malformed>,
+}
+
+/// An object that did not parse, and why.
+#[derive(Clone, Debug)]
+pub struct Malformed {
+    /// `SslProfile` or `Listener`.
+    pub kind: &'static str,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+    /// The field that did not parse (`spec.clientAuthConfiguration.mode`).
+    pub field: String,
+    /// What was wrong with it.
+    pub error: String,
+}
+
+impl Malformed {
+    /// Parses `value` (an object of `kind` as JSON) as `K`, or says which field kept it from
+    /// parsing.
+    pub fn parse<K: serde::de::DeserializeOwned>(
+        kind: &'static str,
+        value: serde_json::Value,
+    ) -> Result<K, Self> {
+        let meta = |key: &str| {
+            value["metadata"][key]
+                .as_str()
+                .unwrap_or(if key == "namespace" { "default" } else { "" })
+                .to_owned()
+        };
+        let (namespace, name) = (meta("namespace"), meta("name"));
+        serde_path_to_error::deserialize(value).map_err(|e| Self {
+            kind,
+            namespace,
+            name,
+            field: e.path().to_string(),
+            error: e.into_inner().to_string(),
+        })
+    }
 }
 
 /// `(namespace, name)`.

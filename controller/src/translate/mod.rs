@@ -20,7 +20,7 @@ use kube::ResourceExt;
 
 use diagnostic::Reporter;
 pub use diagnostic::{ConditionKind, Diagnostic, ObjectRef, Severity};
-pub use inputs::{Inputs, slices_of};
+pub use inputs::{Inputs, Malformed, slices_of};
 use inputs::{Key, index, namespace_of};
 pub use profile::{MAX_CHAINS_PER_GATEWAY, MAX_CHAINS_PER_PROFILE};
 
@@ -57,6 +57,15 @@ pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
     let mut models = BTreeMap::new();
     let mut issuer_dns = BTreeMap::new();
     let mut gateway_chains: BTreeMap<Key, usize> = BTreeMap::new();
+    for m in &inputs.malformed {
+        let key = (m.namespace.clone(), m.name.clone());
+        let mut report = Reporter::new(object(m.kind, &key), &mut diagnostics);
+        report.invalid(&m.field, "MalformedObject", format!("{} {}/{} cannot be read by this version of Portcullis: {}: {}; fix the field (or upgrade the controller to the version of its CRD)", m.kind, m.namespace, m.name, m.field, m.error));
+        if m.kind == "SslProfile" {
+            // Known but unusable: its Listeners refuse traffic (InvalidSslProfile).
+            models.insert(key, None);
+        }
+    }
     for p in profiles {
         let namespace = namespace_of(p);
         let key = (namespace.clone(), p.name_any());
