@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
-ensure_commands nginx:nginx haproxy:haproxy taskset:util-linux python3:python3 >&2
+ensure_commands nginx:nginx haproxy:haproxy taskset:util-linux python3:python3 curl:curl >&2
 
 rounds="${BENCH_ROUNDS:-5}"
 seconds="${BENCH_SECONDS:-5}"
@@ -23,6 +23,8 @@ mkdir -p "$work"
 results="$work/results.jsonl"
 : > "$results"
 
+# TLS 1.3 suites in Portcullis's default order of preference, given to nginx and haproxy too.
+suites="TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 server_cpu=1
 client_cpu=0
 [ "$(nproc --all)" -ge 2 ] || { server_cpu=0; echo "one CPU only: servers and load share it" >&2; }
@@ -45,10 +47,17 @@ tree() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')" | xargs | tr ' ' ','; }
 peak_kib() { local sum=0 p; for p in ${1//,/ }; do
   sum=$((sum + $(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$sum"; }
 
-start_portcullis() { # dir port backend
-  local d="$1/portcullis"; mkdir -p "$d"
+start_portcullis() { # dir port backend config(off|on|crl)
+  local d="$1/portcullis-$4"; mkdir -p "$d"
+  local revocation=""
   secrets_yaml bench-client-ca "$1/pki/client-ca.pem" bench-server "$1/pki/server.pem" \
     "$1/pki/server.key" > "$d/bench.yaml"
+  if [ "$4" = crl ]; then
+    # As nginx and haproxy check CRLs: every certificate of the chain, each CRL's signature
+    # verified when it is loaded.
+    sed -i "s|^  ca.crt: .*|&\n  ca.crl: $(base64 -w0 "$1/pki/client-ca.crl")|" "$d/bench.yaml"
+    revocation="verifyClientRevocation: CRL, revocationScope: Chain, "
+  fi
   cat >> "$d/bench.yaml" <<YAML
 ---
 apiVersion: portcullis.io/v1alpha1
@@ -56,9 +65,7 @@ kind: SslProfile
 metadata: {name: bench, namespace: default}
 spec:
   sslPolicy: {policyType: Predefined, policyName: Tls13Only}
-  clientAuthConfiguration:
-    mode: Required
-    trustedClientCertificates: [{name: bench-client-ca}]
+  clientAuthConfiguration: {${revocation}mode: Required, trustedClientCertificates: [{name: bench-client-ca}]}
 ---
 apiVersion: portcullis.io/v1alpha1
 kind: Listener
@@ -86,14 +93,15 @@ endpoints: [{addresses: ["127.0.0.1"], conditions: {ready: true}}]
 ports: [{port: $3}]
 YAML
   taskset -c "$server_cpu" "$bin/portcullis" run -f "$d" --bind 127.0.0.1 \
-    --admin "127.0.0.1:$(free_port)" --no-access-log > /dev/null 2> "$1/portcullis.log" &
+    --admin "127.0.0.1:$(free_port)" --no-access-log > /dev/null 2> "$d.log" &
   echo $!
 }
 
-start_nginx() { # dir port backend resumption(on|off)
+start_nginx() { # dir port backend config(off|on|crl)
   local d="$1/nginx-$4"; mkdir -p "$d/tmp"
-  local tickets=off cache=off
+  local tickets=off cache=off crl=""
   [ "$4" = on ] && { tickets=on; cache="shared:SSL:10m"; }
+  [ "$4" = crl ] && crl="ssl_crl $1/pki/client-ca.crl;"
   cat > "$d/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -115,6 +123,10 @@ http {
     ssl_verify_depth 2;
     ssl_protocols TLSv1.3;
     ssl_ecdh_curve X25519;
+    # The suite order Portcullis prefers by default (Mozilla's), so all three negotiate the same.
+    ssl_prefer_server_ciphers on;
+    ssl_conf_command Ciphersuites $suites;
+    $crl
     ssl_session_tickets $tickets;
     ssl_session_cache $cache;
     # The default closes keep-alive connections after 1000 requests; the others do not.
@@ -131,10 +143,11 @@ CONF
   echo $!
 }
 
-start_haproxy() { # dir port backend resumption(on|off)
+start_haproxy() { # dir port backend config(off|on|crl)
   local d="$1/haproxy-$4"; mkdir -p "$d"
-  local cache=0 tickets=no-tls-tickets
+  local cache=0 tickets=no-tls-tickets crl=""
   [ "$4" = on ] && { cache=20000; tickets=""; }
+  [ "$4" = crl ] && crl="crl-file $1/pki/client-ca.crl"
   cat > "$d/haproxy.cfg" <<CONF
 global
   nbthread 1
@@ -147,7 +160,7 @@ defaults
   timeout server 30s
   option http-keep-alive
 frontend fe
-  bind 127.0.0.1:$2 ssl crt $1/pki/server-combined.pem ca-file $1/pki/client-ca.pem verify required curves X25519 ssl-min-ver TLSv1.3 $tickets
+  bind 127.0.0.1:$2 ssl crt $1/pki/server-combined.pem ca-file $1/pki/client-ca.pem verify required curves X25519 ssl-min-ver TLSv1.3 ciphersuites $suites $tickets $crl
   default_backend be
 backend be
   http-reuse always
@@ -162,7 +175,9 @@ load() { # alg server config port pids mode
     --cert "$dir/pki/client.pem" --key "$dir/pki/client.key" --mode "$6" \
     --seconds "$seconds" --warmup "$warmup" --rate "$rate" \
     --concurrency "$([ "$6" = rate ] && echo 64 || echo 32)" \
-    --server-pids "$5" --label "$1/$2" >> "$results"
+    --server-pids "$5" --label "$1/$2" |
+    # Full handshakes against the servers checking a CRL are reported as mode `crl`.
+    python3 -c 'import json,sys; r=json.load(sys.stdin); r["mode"]="crl" if sys.argv[1]=="crl" else r["mode"]; print(json.dumps(r))' "$3" >> "$results"
   tail -1 "$results" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("   %-18s %-9s %9.0f/s  %9.0f per server CPU s  p99 %.2f ms  ok %d bad %d err %d resumed %d/%d" % (r["label"], r["mode"], r["per_s"], r["per_server_cpu_s"], r["p99_ms"], r["ok"], r["bad_status"], r["errors"], r["resumed"], r["handshakes"]))' >&2
 }
 
@@ -170,17 +185,16 @@ for alg in $algs; do
   dir="$work/$alg"
   mkdir -p "$dir"
   "$bin/portcullis-bench" pki "$dir/pki" --alg "$alg"
-  "$bin/portcullis-bench" crypto-bound --alg "$alg" > "$dir/crypto.json"
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["kind"]="crypto"; print(json.dumps(r))' "$dir/crypto.json" >> "$results"
   backend_port=$(free_port)
   taskset -c "$client_cpu" "$bin/portcullis-bench" backend --listen "127.0.0.1:$backend_port" 2> "$dir/backend.log" &
   backend_pid=$!; pids+=("$backend_pid")
   wait_port "$backend_port"
-  for config in off on; do
+  for config in off on crl; do
     modes="full keepalive rate"
     [ "$config" = on ] && modes="resumed"
+    [ "$config" = crl ] && modes="full"
     p_port=$(free_port); n_port=$(free_port); h_port=$(free_port)
-    p_pid=$(start_portcullis "$dir" "$p_port" "$backend_port"); pids+=("$p_pid")
+    p_pid=$(start_portcullis "$dir" "$p_port" "$backend_port" "$config"); pids+=("$p_pid")
     n_pid=$(start_nginx "$dir" "$n_port" "$backend_port" "$config"); pids+=("$n_pid")
     h_pid=$(start_haproxy "$dir" "$h_port" "$backend_port" "$config"); pids+=("$h_pid")
     wait_port "$p_port"; wait_port "$n_port"; wait_port "$h_port"
@@ -189,6 +203,11 @@ for alg in $algs; do
     echo "==> $alg, resumption $config: portcullis :$p_port, nginx :$n_port ($n_pids), haproxy :$h_port" >&2
     for round in $(seq 1 "$rounds"); do
       echo "  round $round/$rounds" >&2
+      if [ "$config" = off ]; then
+        # The crypto bound, on the servers' core, once per round: the machine's speed drifts.
+        taskset -c "$server_cpu" "$bin/portcullis-bench" crypto-bound --alg "$alg" > "$dir/crypto.json"
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); r["kind"]="crypto"; print(json.dumps(r))' "$dir/crypto.json" >> "$results"
+      fi
       for mode in $modes; do
         load "$alg" portcullis "$config" "$p_port" "$p_pid" "$mode"
         load "$alg" nginx "$config" "$n_port" "$n_pids" "$mode"
@@ -205,6 +224,42 @@ for alg in $algs; do
   done
   kill "$backend_pid" 2>/dev/null || true
 done
+
+echo "==> standalone: from a changed file to the new configuration serving" >&2
+# Portcullis with its default file poll (500 ms); the CA Secret's file is rewritten to trust
+# another client CA, and a client of that CA retries (every 10 ms) until it gets a 200.
+reload_dir="$work/reload"
+"$bin/portcullis-bench" pki "$reload_dir/a/pki" --alg ecdsa
+"$bin/portcullis-bench" pki "$reload_dir/b" --alg ecdsa
+backend_port=$(free_port); r_port=$(free_port)
+taskset -c "$client_cpu" "$bin/portcullis-bench" backend --listen "127.0.0.1:$backend_port" 2> /dev/null &
+backend_pid=$!; pids+=("$backend_pid")
+r_pid=$(start_portcullis "$reload_dir/a" "$r_port" "$backend_port" off); pids+=("$r_pid")
+wait_port "$r_port"
+status_with() { # pki-dir: HTTP status for a client of that PKI
+  curl -s -o /dev/null -w '%{http_code}' --max-time 2 --resolve "bench.example:$r_port:127.0.0.1" \
+    --cacert "$reload_dir/a/pki/server-root.pem" --cert "$1/client.pem" --key "$1/client.key" \
+    "https://bench.example:$r_port/" || true
+}
+yaml="$reload_dir/a/portcullis-off/bench.yaml"
+for i in $(seq 1 "$rounds"); do
+  for to in b a; do
+    ca="$reload_dir/a/pki/client-ca.pem"; [ "$to" = b ] && ca="$reload_dir/b/client-ca.pem"
+    client="$reload_dir/a/pki"; [ "$to" = b ] && client="$reload_dir/b"
+    sleep 1
+    start=$(date +%s%N)
+    sed -i "s|^  ca.crt: .*|  ca.crt: $(base64 -w0 "$ca")|" "$yaml"
+    served=""
+    for _ in $(seq 1 1000); do
+      [ "$(status_with "$client")" = 200 ] && { served=$(( ($(date +%s%N) - start) / 1000000 )); break; }
+      sleep 0.01
+    done
+    [ -n "$served" ] || { echo "the changed file was not served within 10 s" >&2; exit 1; }
+    echo "{\"kind\": \"reload\", \"ms\": $served}" >> "$results"
+  done
+done
+echo "   file change to serving: $(grep '"reload"' "$results" | python3 -c 'import json,sys; print(sorted(json.loads(l)["ms"] for l in sys.stdin))') ms" >&2
+kill "$r_pid" "$backend_pid" 2>/dev/null || true
 
 echo "==> applying 1,000 hostnames and 200 CA chains" >&2
 taskset -c "$server_cpu" "$bin/portcullis-bench" apply --hostnames 1000 --chains 200 --rounds 5 >> "$results"

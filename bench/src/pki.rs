@@ -56,18 +56,51 @@ fn self_signed_ca(alg: Alg, cn: &str) -> anyhow::Result<(Certificate, Issuer<'st
     Ok((cert, Issuer::new(p, key)))
 }
 
-/// A root and an intermediate it issued; the intermediate's issuer signs leaves.
-fn chain(
-    alg: Alg,
-    root_cn: &str,
-    int_cn: &str,
-) -> anyhow::Result<(Certificate, Certificate, Issuer<'static, KeyPair>)> {
+/// A root CA and an intermediate it issued, with the means to issue from each.
+struct Chain {
+    root: Certificate,
+    root_issuer: Issuer<'static, KeyPair>,
+    int: Certificate,
+    int_issuer: Issuer<'static, KeyPair>,
+}
+
+fn chain(alg: Alg, root_cn: &str, int_cn: &str) -> anyhow::Result<Chain> {
     let (root, root_issuer) = self_signed_ca(alg, root_cn)?;
     let key = alg.key()?;
     let p = params(int_cn, true)?;
     let int = p.signed_by(&key, &root_issuer)?;
-    Ok((root, int, Issuer::new(p, key)))
+    Ok(Chain {
+        root,
+        root_issuer,
+        int,
+        int_issuer: Issuer::new(p, key),
+    })
 }
+
+/// A CRL from `issuer` revoking `count` serials (none of them a certificate written here:
+/// those are random 20-byte serials, these count up from 1), PEM.
+fn crl(issuer: &Issuer<'static, KeyPair>, count: u32) -> anyhow::Result<String> {
+    let now = time::OffsetDateTime::now_utc();
+    let params = rcgen::CertificateRevocationListParams {
+        this_update: now - time::Duration::hours(1),
+        next_update: now + time::Duration::days(7),
+        crl_number: rcgen::SerialNumber::from(u64::from(count) + 1),
+        issuing_distribution_point: None,
+        revoked_certs: (1..=count)
+            .map(|n| rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(u64::from(n)),
+                revocation_time: now - time::Duration::hours(2),
+                reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: rcgen::KeyIdMethod::Sha256,
+    };
+    Ok(params.signed_by(issuer)?.pem()?)
+}
+
+/// Entries of the intermediate's CRL in `client-ca.crl`.
+pub const CRL_ENTRIES: u32 = 1000;
 
 /// A server certificate for `host` (serverAuth) and its key, issued by `issuer`, or
 /// self-signed without one.
@@ -87,20 +120,29 @@ fn server(
     Ok((cert, key))
 }
 
-/// Writes `client-ca.pem` (root and intermediate, what the servers trust), `client.pem`
+/// Writes `client-ca.pem` (root and intermediate, what the servers trust), `client-ca.crl`
+/// (the intermediate's CRL of [`CRL_ENTRIES`] serials and the root's empty one), `client.pem`
 /// (leaf and intermediate, what the client sends) and `client.key`; `server-root.pem`,
 /// `server.pem`, `server.key` and `server-combined.pem` (certificate then key, for haproxy).
 pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let w = |name: &str, text: &str| std::fs::write(dir.join(name), text);
 
-    let (root, int, int_issuer) = chain(alg, "Bench Client Root", "Bench Client Issuing CA")?;
+    let c = chain(alg, "Bench Client Root", "Bench Client Issuing CA")?;
     let leaf_key = alg.key()?;
     let mut leaf_params = params("bench-client", false)?;
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let leaf = leaf_params.signed_by(&leaf_key, &int_issuer)?;
-    w("client-ca.pem", &format!("{}{}", root.pem(), int.pem()))?;
-    w("client.pem", &format!("{}{}", leaf.pem(), int.pem()))?;
+    let leaf = leaf_params.signed_by(&leaf_key, &c.int_issuer)?;
+    w("client-ca.pem", &format!("{}{}", c.root.pem(), c.int.pem()))?;
+    w(
+        "client-ca.crl",
+        &format!(
+            "{}{}",
+            crl(&c.int_issuer, CRL_ENTRIES)?,
+            crl(&c.root_issuer, 0)?
+        ),
+    )?;
+    w("client.pem", &format!("{}{}", leaf.pem(), c.int.pem()))?;
     w("client.key", &leaf_key.serialize_pem())?;
 
     let (sroot, sroot_issuer) = self_signed_ca(alg, "Bench Server Root")?;
@@ -117,8 +159,8 @@ pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
 
 /// A root and an intermediate named after `name`, as one PEM bundle (what a CA Secret holds).
 pub fn ca_chain(alg: Alg, name: &str) -> anyhow::Result<String> {
-    let (root, int, _) = chain(alg, &format!("{name} Root"), &format!("{name} Issuing"))?;
-    Ok(format!("{}{}", root.pem(), int.pem()))
+    let c = chain(alg, &format!("{name} Root"), &format!("{name} Issuing"))?;
+    Ok(format!("{}{}", c.root.pem(), c.int.pem()))
 }
 
 /// A self-signed server certificate for `host` and its key, PEM.

@@ -9,6 +9,9 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
+/// rcgen, for tests that edit certificate parameters.
+pub use rcgen;
+
 /// A certificate authority: its certificate and the means to issue from it.
 pub struct Ca {
     cert: rcgen::Certificate,
@@ -42,18 +45,32 @@ impl Ca {
 
     /// A root with a custom validity window, in days relative to now.
     pub fn root_valid(cn: &str, from_days: i64, to_days: i64) -> Self {
+        Self::root_with(cn, |p| {
+            p.not_before = OffsetDateTime::now_utc() + Duration::days(from_days);
+            p.not_after = OffsetDateTime::now_utc() + Duration::days(to_days);
+        })
+    }
+
+    /// A root whose parameters are changed by `edit`.
+    pub fn root_with(cn: &str, edit: impl FnOnce(&mut CertificateParams)) -> Self {
         let key = key();
         let mut params = ca_params(cn);
-        params.not_before = OffsetDateTime::now_utc() + Duration::days(from_days);
-        params.not_after = OffsetDateTime::now_utc() + Duration::days(to_days);
+        edit(&mut params);
         let cert = params.self_signed(&key).expect("self-sign root");
         Self::from_parts(cert, params, key)
     }
 
     /// An intermediate CA issued by this CA.
     pub fn intermediate(&self, cn: &str) -> Self {
+        self.intermediate_with(cn, |_| {})
+    }
+
+    /// An intermediate CA issued by this CA, its parameters changed by `edit` (validity,
+    /// constraints, key usages).
+    pub fn intermediate_with(&self, cn: &str, edit: impl FnOnce(&mut CertificateParams)) -> Self {
         let key = key();
-        let params = ca_params(cn);
+        let mut params = ca_params(cn);
+        edit(&mut params);
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("sign intermediate");

@@ -126,7 +126,7 @@ fn http_listener_redirects_or_routes_and_strips_identity_headers() {
 #[test]
 fn ssl_policies_limit_versions_and_suites() {
     let server_root = Ca::root("Server Root");
-    let server = server_root.server(&["strict.example", "custom.example"]);
+    let server = server_root.server(&["strict.example", "custom.example", "ordered.example"]);
     let backend = EchoBackend::start();
     let port = free_port();
     let profile = |name: &str, policy: serde_json::Value| {
@@ -138,8 +138,11 @@ fn ssl_policies_limit_versions_and_suites() {
         .with(profile("tls13", json!({"policyType": "Predefined", "policyName": "Tls13Only"})))
         .with(profile("custom", json!({"policyType": "Custom", "minProtocolVersion": "TLSv1_2",
                                        "cipherSuites": ["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"]})))
+        .with(profile("ordered", json!({"policyType": "Custom", "minProtocolVersion": "TLSv1_3",
+                                        "cipherSuites": ["TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256"]})))
         .https_listener("default/strict", port, "strict.example", Some("gw-tls"), Some("tls13"), "echo")
         .https_listener("default/custom", port, "custom.example", Some("gw-tls"), Some("custom"), "echo")
+        .https_listener("default/ordered", port, "ordered.example", Some("gw-tls"), Some("ordered"), "echo")
         .service("default", "echo", "127.0.0.1", backend.addr.port());
     let dir = tempfile::tempdir().expect("dir");
     m.write(dir.path());
@@ -166,4 +169,25 @@ fn ssl_policies_limit_versions_and_suites() {
         err.contains("ECDHE-ECDSA-AES256-GCM-SHA384"),
         "the custom suite must be the one negotiated:\n{err}"
     );
+
+    // The server's order decides, whatever the client prefers: AES-128-GCM first by default,
+    // the listed order in a Custom policy.
+    let (code, _, err) = run(
+        "strict.example",
+        &[
+            "--tls13-ciphers",
+            "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("TLSv1.3 / TLS_AES_128_GCM_SHA256"), "{err}");
+    let (code, _, err) = run(
+        "ordered.example",
+        &[
+            "--tls13-ciphers",
+            "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("TLSv1.3 / TLS_AES_256_GCM_SHA384"), "{err}");
 }

@@ -176,6 +176,9 @@ enum Mode {
 #[derive(Debug)]
 struct ChainCheck {
     webpki: Arc<dyn ClientCertVerifier>,
+    /// The same trust with the bundles' intermediates as anchors too (see [`super::anchors`]):
+    /// one signature check less per handshake, used while `window` holds.
+    shortcut: Option<Shortcut>,
     /// The bundles' intermediates, so clients that send only their leaf still chain.
     intermediates: Vec<CertificateDer<'static>>,
     /// DER subjects a client's issuer must equal, when `verifyClientCertIssuerDN` is set.
@@ -184,6 +187,15 @@ struct ChainCheck {
     cas: Vec<CertificateInfo>,
     /// Revocation checking.
     revocation: RevocationCheck,
+}
+
+#[derive(Debug)]
+struct Shortcut {
+    webpki: Arc<dyn ClientCertVerifier>,
+    /// When every promoted intermediate is valid, seconds since the epoch.
+    window: (i64, i64),
+    /// How many intermediates were promoted.
+    anchors: usize,
 }
 
 #[derive(Debug)]
@@ -316,6 +328,15 @@ impl ClientAuthVerifier {
         }
     }
 
+    /// How many of the bundles' intermediates are checked once at load instead of in every
+    /// handshake (see [`super::anchors`]).
+    pub fn intermediates_checked_at_load(&self) -> usize {
+        self.chain
+            .as_ref()
+            .and_then(|c| c.shortcut.as_ref())
+            .map_or(0, |s| s.anchors)
+    }
+
     /// The trusted CAs (all bundles).
     pub fn trusted_cas(&self) -> &[CertificateInfo] {
         self.chain.as_ref().map_or(&[], |c| c.cas.as_slice())
@@ -340,7 +361,12 @@ impl ClientAuthVerifier {
         };
         let mut intermediates: Vec<CertificateDer<'_>> = sent.to_vec();
         intermediates.extend(chain.intermediates.iter().cloned());
-        if let Err(e) = chain.webpki.verify_client_cert(leaf, &intermediates, now) {
+        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let webpki = match &chain.shortcut {
+            Some(s) if s.window.0 <= secs && secs <= s.window.1 => &s.webpki,
+            _ => &chain.webpki,
+        };
+        if let Err(e) = webpki.verify_client_cert(leaf, &intermediates, now) {
             return Verdict::Failed(Reason::from_rustls(&e));
         }
         let Ok(info) = CertificateInfo::from_der(leaf) else {
@@ -434,10 +460,23 @@ fn chain_check(
                 .map(|c| CertificateDer::from(c.der().to_vec())),
         );
     }
-    let webpki = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let promoted = super::anchors::promote(v.trust.iter().map(|b| &b.0), super::serve::unix_now());
+    let shortcut = if promoted.anchors.is_empty() {
+        None
+    } else {
+        let mut anchors = roots.clone();
+        let count = promoted.anchors.len();
+        let (added, _) = anchors.add_parsable_certificates(promoted.anchors);
+        (added == count)
+            .then(|| webpki_verifier(anchors, provider))
+            .transpose()?
+            .map(|webpki| Shortcut {
+                webpki,
+                window: promoted.window,
+                anchors: count,
+            })
+    };
+    let webpki = webpki_verifier(roots, provider)?;
     let issuer_dns = v.verify_issuer_dn.then(|| {
         v.trust
             .iter()
@@ -466,11 +505,22 @@ fn chain_check(
     };
     Ok(ChainCheck {
         webpki,
+        shortcut,
         intermediates,
         issuer_dns,
         cas,
         revocation,
     })
+}
+
+fn webpki_verifier(
+    roots: RootCertStore,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))
 }
 
 impl ClientCertVerifier for ClientAuthVerifier {

@@ -294,7 +294,17 @@ fn server_config(
         cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     }
     cfg.ticketer = ticketer()?;
+    // The server's order decides (a Custom policy's `cipherSuites` are a preference order, as
+    // in Application Gateway); see `policy_provider` for the default order.
+    cfg.ignore_client_order = true;
     Ok((Arc::new(cfg), verifier, stapled))
+}
+
+fn aes_128(suite: &rustls::SupportedCipherSuite) -> bool {
+    suite
+        .suite()
+        .as_str()
+        .is_some_and(|name| name.contains("_AES_128_"))
 }
 
 /// The process's session-ticket keys, shared by every Listener and snapshot so that a reload
@@ -318,14 +328,21 @@ fn ticketer() -> Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error>
 /// What a server's TLS compiles to: the rustls config, its client verifier, its certificate.
 type ServerParts = (Arc<ServerConfig>, Arc<ClientAuthVerifier>, Arc<StapledCert>);
 
-/// The provider restricted to the policy's cipher suites (all of aws-lc-rs's when none are
-/// named: every one of them is forward-secret AEAD).
+/// The provider restricted to the policy's cipher suites, in the policy's order. With none
+/// named: all of aws-lc-rs's (every one of them is forward-secret AEAD), AES-128-GCM first for
+/// each version, then AES-256-GCM, then ChaCha20-Poly1305 — Mozilla's recommended order.
+/// AES-128 is as safe for TLS and cheaper: its SHA-256 key schedule runs on the CPU's SHA
+/// instructions where SHA-384's does not (about a tenth of a full handshake's CPU time).
 fn policy_provider(
     policy: &SslPolicy,
     base: &Arc<CryptoProvider>,
 ) -> Result<CryptoProvider, rustls::Error> {
     let mut provider = (**base).clone();
-    if !policy.cipher_suites.is_empty() {
+    if policy.cipher_suites.is_empty() {
+        provider
+            .cipher_suites
+            .sort_by_key(|s| (s.version() != &rustls::version::TLS13, !aes_128(s)));
+    } else {
         provider.cipher_suites = policy
             .cipher_suites
             .iter()

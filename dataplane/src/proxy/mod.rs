@@ -5,6 +5,7 @@
 //! the previous one keeps serving. New connections read the latest value; connections in
 //! flight keep the handshake they made and finish; each request reads the latest routes.
 
+mod anchors;
 mod backend;
 pub mod client_auth;
 mod compiled;
