@@ -53,6 +53,24 @@ fn valid_profile_becomes_required_client_auth_with_routes() {
     assert_eq!(back.ports[0].servers[0].name, "default/api");
 }
 
+/// A profile that lists CAs but says nothing of `mode` requires a certificate.
+#[test]
+fn a_profile_without_a_mode_requires_a_certificate() {
+    let root = Ca::root("Partner Root");
+    let m = Manifests::partner_api(root.pem().as_bytes()).edit("SslProfile", "partner", |p| {
+        p["spec"]["clientAuthConfiguration"]
+            .as_object_mut()
+            .map(|c| c.remove("mode"));
+    });
+    let (server, t) = server_of(&m);
+    assert!(!t.has_errors(), "{:?}", t.diagnostics);
+    let client_auth = server.tls.expect("tls").client_auth;
+    assert!(
+        matches!(client_auth, ClientAuth::Required(_)),
+        "{client_auth:?}"
+    );
+}
+
 #[test]
 fn invalid_profile_makes_listener_refuse_never_serve_open() {
     let leaf_only = Ca::root("Partner Root").client("device-1");
