@@ -44,6 +44,7 @@ fn get(port: u16, server_root: &Ca, leaf: &Leaf) -> u16 {
 /// Two partner CAs with a client each, the gateway's server certificate, an echo backend,
 /// and a gateway serving a watched directory that trusts partner A.
 struct Rig {
+    ca_a: Ca,
     ca_b: Ca,
     client_a: Leaf,
     client_b: Leaf,
@@ -70,6 +71,7 @@ impl Rig {
         manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
         let gw = Standalone::start(&dir, &[port]);
         Self {
+            ca_a,
             ca_b,
             client_a,
             client_b,
@@ -87,6 +89,7 @@ impl Rig {
 #[test]
 fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
     let Rig {
+        ca_a: _,
         ca_b,
         client_a,
         client_b,
@@ -192,6 +195,7 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
 fn resumed_sessions_are_judged_by_the_current_ca_and_stray_files_do_not_reload() {
     use portcullis_tests::client::{rustls_config, rustls_request};
     let Rig {
+        ca_a: _,
         ca_b,
         client_a,
         client_b,
@@ -246,4 +250,71 @@ fn resumed_sessions_are_judged_by_the_current_ca_and_stray_files_do_not_reload()
         matches!(after, Ok((400, _, true))),
         "a resumed session of the rotated-away CA: {after:?}"
     );
+}
+
+/// No private key reaches a log: not while serving (access log and operational log), not when
+/// a reload is refused because the key does not match the certificate, not in
+/// `portcullis validate`'s report of that error.
+#[test]
+fn key_material_never_reaches_a_log() {
+    let Rig {
+        ca_a,
+        client_a,
+        server_root,
+        server,
+        backend,
+        port,
+        dir,
+        gw,
+        _root,
+        ..
+    } = Rig::start();
+    assert_eq!(get(port, &server_root, &client_a), 200);
+    // A key that does not match the certificate: refused, the old configuration keeps serving.
+    let other = server_root.server(&["secure.example"]);
+    let bad = manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()).tls_secret(
+        "default",
+        "gw-tls",
+        &server.pem(),
+        other.key_pem(),
+    );
+    let bad_dir = tempfile::tempdir().expect("temp");
+    bad.publish(&dir);
+    bad.publish(bad_dir.path());
+    assert!(
+        Standalone::eventually(Duration::from_secs(5), || gw
+            .stderr()
+            .contains("configuration change rejected")),
+        "{}",
+        gw.stderr()
+    );
+    assert_eq!(get(port, &server_root, &client_a), 200);
+    let validate = Command::new(portcullis_tests::gateway::portcullis_bin())
+        .args(["validate", "-f"])
+        .arg(bad_dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("portcullis validate");
+    let report = String::from_utf8_lossy(&validate.stdout).into_owned()
+        + &String::from_utf8_lossy(&validate.stderr);
+    assert!(
+        !validate.status.success() && report.contains("ServerKeyMismatch"),
+        "{report}"
+    );
+
+    let logs = [gw.stderr(), gw.access_log(), report].join("\n");
+    assert!(logs.contains("ServerKeyMismatch"), "{logs}");
+    // Any 24-character run of a key's base64 body would show it leaked, in part or whole.
+    for key in [server.key_pem(), other.key_pem(), client_a.key_pem()] {
+        let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+        for chunk in body.as_bytes().chunks(24).filter(|c| c.len() == 24) {
+            let chunk = String::from_utf8_lossy(chunk);
+            assert!(
+                !logs.contains(chunk.as_ref()),
+                "key material in a log: {chunk}"
+            );
+        }
+    }
+    assert!(!logs.contains("PRIVATE KEY"), "{logs}");
 }
