@@ -55,7 +55,7 @@ const UNDERSTOOD_EXTENSIONS: [&str; 6] = [
 const MAX_SUB_CAS: usize = 6;
 
 /// The intermediates promoted to trust anchors, and when all of them are valid.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Promoted {
     /// The promoted intermediates (DER).
     pub anchors: Vec<CertificateDer<'static>>,
