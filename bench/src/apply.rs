@@ -53,6 +53,7 @@ pub fn run(hostnames: usize, chains: usize, rounds: usize) -> anyhow::Result<()>
     let gateway = dataplane::proxy::Gateway::new(dataplane::proxy::GatewayOptions {
         bind: std::net::Ipv4Addr::LOCALHOST.into(),
         access_log: false,
+        limits: Default::default(),
     });
     let (mut read_ms, mut translate_ms, mut apply_ms) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {

@@ -43,6 +43,11 @@ pub fn free_port() -> u16 {
 impl Standalone {
     /// Starts `portcullis run -f dir`, waits until it is ready and `ports` accept connections.
     pub fn start(dir: &Path, ports: &[u16]) -> Self {
+        Self::start_with(dir, ports, &[])
+    }
+
+    /// [`Standalone::start`] with more command-line arguments (limits, say).
+    pub fn start_with(dir: &Path, ports: &[u16], args: &[&str]) -> Self {
         let logs = tempfile::tempdir().expect("log dir");
         let stderr = logs.path().join("stderr.log");
         let stdout = logs.path().join("stdout.log");
@@ -58,8 +63,9 @@ impl Standalone {
                 "200",
                 "--admin",
                 &admin.to_string(),
-                "-f",
             ])
+            .args(args)
+            .arg("-f")
             .arg(dir)
             .stdout(Stdio::from(
                 std::fs::File::create(&stdout).expect("stdout log"),
@@ -98,6 +104,14 @@ impl Standalone {
     /// The access log (stdout), one JSON object per line.
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// The value of the metric whose line starts with `series` (name and labels), 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, text, _) = crate::client::curl(&[&format!("http://{}/metrics", self.admin)]);
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.

@@ -195,4 +195,28 @@ impl Manifests {
             )
             .service("default", "echo", "127.0.0.1", 8080)
     }
+
+    /// A standalone gateway's common case: a CA Secret `partner-ca` holding `ca_bundle`, the
+    /// `server` certificate, a Required SslProfile `partner`, an HTTPS Listener `default/api`
+    /// for `secure.example` on `port`, and a Service `echo` on 127.0.0.1:`backend_port`.
+    pub fn secure_example(
+        ca_bundle: &[u8],
+        server: &crate::pki::Leaf,
+        port: u16,
+        backend_port: u16,
+    ) -> Self {
+        Self::new()
+            .ca_secret("default", "partner-ca", ca_bundle)
+            .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+            .ssl_profile("default", "partner", "Required", &["partner-ca"])
+            .https_listener(
+                "default/api",
+                port,
+                "secure.example",
+                Some("gw-tls"),
+                Some("partner"),
+                "echo",
+            )
+            .service("default", "echo", "127.0.0.1", backend_port)
+    }
 }

@@ -10,22 +10,6 @@ use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf};
 
-fn manifests(ca_bundle: &[u8], server: &Leaf, port: u16, backend_port: u16) -> Manifests {
-    Manifests::new()
-        .ca_secret("default", "partner-ca", ca_bundle)
-        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
-        .ssl_profile("default", "partner", "Required", &["partner-ca"])
-        .https_listener(
-            "default/api",
-            port,
-            "secure.example",
-            Some("gw-tls"),
-            Some("partner"),
-            "echo",
-        )
-        .service("default", "echo", "127.0.0.1", backend_port)
-}
-
 fn get(port: u16, server_root: &Ca, leaf: &Leaf) -> u16 {
     let chain = leaf.pem();
     rustls_get(
@@ -68,7 +52,8 @@ impl Rig {
         let root = tempfile::tempdir().expect("temp");
         let dir = root.path().join("conf");
         std::fs::create_dir(&dir).expect("conf dir");
-        manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
+        Manifests::secure_example(ca_a.pem().as_bytes(), &server, port, backend.addr.port())
+            .publish(&dir);
         let gw = Standalone::start(&dir, &[port]);
         Self {
             ca_a,
@@ -145,7 +130,8 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
     );
 
     let rotated = Instant::now();
-    manifests(ca_b.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
+    Manifests::secure_example(ca_b.pem().as_bytes(), &server, port, backend.addr.port())
+        .publish(&dir);
     let switched = Standalone::eventually(Duration::from_secs(2), || {
         get(port, &server_root, &client_b) == 200 && get(port, &server_root, &client_a) == 400
     });
@@ -166,7 +152,8 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
     assert!(took < Duration::from_secs(2), "took {took:?}");
 
     // An invalid edit: logged, nothing changes.
-    manifests(b"not a certificate", &server, port, backend.addr.port()).publish(&dir);
+    Manifests::secure_example(b"not a certificate", &server, port, backend.addr.port())
+        .publish(&dir);
     assert!(
         Standalone::eventually(Duration::from_secs(3), || gw
             .stderr()
@@ -235,7 +222,8 @@ fn resumed_sessions_are_judged_by_the_current_ca_and_stray_files_do_not_reload()
     );
 
     // Rotate to B: A's resumable session now gets 400.
-    manifests(ca_b.pem().as_bytes(), &server, port, backend.addr.port()).publish(&dir);
+    Manifests::secure_example(ca_b.pem().as_bytes(), &server, port, backend.addr.port())
+        .publish(&dir);
     assert!(
         Standalone::eventually(Duration::from_secs(5), || get(
             port,
@@ -272,12 +260,8 @@ fn key_material_never_reaches_a_log() {
     assert_eq!(get(port, &server_root, &client_a), 200);
     // A key that does not match the certificate: refused, the old configuration keeps serving.
     let other = server_root.server(&["secure.example"]);
-    let bad = manifests(ca_a.pem().as_bytes(), &server, port, backend.addr.port()).tls_secret(
-        "default",
-        "gw-tls",
-        &server.pem(),
-        other.key_pem(),
-    );
+    let bad = Manifests::secure_example(ca_a.pem().as_bytes(), &server, port, backend.addr.port())
+        .tls_secret("default", "gw-tls", &server.pem(), other.key_pem());
     let bad_dir = tempfile::tempdir().expect("temp");
     bad.publish(&dir);
     bad.publish(bad_dir.path());

@@ -31,6 +31,8 @@ pub struct DataplaneOptions {
     pub access_log: bool,
     /// How long open connections may take to finish after SIGTERM.
     pub drain: Duration,
+    /// What one client may hold.
+    pub limits: dataplane::proxy::Limits,
 }
 
 /// Runs until terminated.
@@ -46,6 +48,7 @@ async fn serve(opts: DataplaneOptions) -> anyhow::Result<ExitCode> {
     let gateway = Gateway::new(GatewayOptions {
         bind: opts.bind,
         access_log: opts.access_log,
+        limits: opts.limits.clone(),
     });
     let store = Store::new(&opts.state_dir).map_err(|e| {
         anyhow::anyhow!(

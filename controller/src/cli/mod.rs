@@ -49,6 +49,9 @@ pub enum Command {
         /// Do not write the JSON access log to stdout.
         #[arg(long)]
         no_access_log: bool,
+        /// What one client may hold.
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Run the controller in a cluster: watch SslProfiles, Listeners and what they reference,
     /// translate them, and write their status. Connects with the kubeconfig in KUBECONFIG or
@@ -107,6 +110,9 @@ pub enum Command {
         /// Do not write the JSON access log to stdout.
         #[arg(long)]
         no_access_log: bool,
+        /// What one client may hold.
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Explain a client CA bundle: its chains, certificates, the issuer DN that
     /// verifyClientCertIssuerDN would enforce, and what is wrong with it. Exit 1 when it would
@@ -115,6 +121,52 @@ pub enum Command {
         /// A PEM or DER file, as it would go in a Secret's `ca.crt`.
         file: PathBuf,
     },
+}
+
+/// The gateway's defaults, explained where they are made (`dataplane::proxy::Limits`).
+const DEFAULT_LIMITS: ::dataplane::proxy::Limits = ::dataplane::proxy::Limits::DEFAULT;
+
+/// What one client may hold (`run` and `dataplane`).
+#[derive(clap::Args, Debug)]
+pub struct LimitArgs {
+    /// Seconds a client has to complete the TLS handshake.
+    #[arg(long, default_value_t = DEFAULT_LIMITS.handshake_timeout.as_secs())]
+    pub handshake_timeout_seconds: u64,
+    /// Seconds a client has to send a request's headers, counted from when the connection
+    /// waits for them (for HTTP/1.1 also the wait for the next request on a kept-alive
+    /// connection).
+    #[arg(long, default_value_t = DEFAULT_LIMITS.header_timeout.as_secs())]
+    pub header_timeout_seconds: u64,
+    /// Seconds a connection may sit with no request in flight and no bytes moving.
+    #[arg(long, default_value_t = DEFAULT_LIMITS.idle_timeout.as_secs())]
+    pub idle_timeout_seconds: u64,
+    /// Bytes of request line and headers; larger requests get 431.
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_header_bytes)]
+    pub max_header_bytes: usize,
+    /// Header fields per HTTP/1.1 request; more get 431.
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_headers)]
+    pub max_headers: usize,
+    /// Open client connections on all Listener ports together; more are closed at once.
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_connections)]
+    pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 connection.
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_concurrent_streams)]
+    pub max_concurrent_streams: u32,
+}
+
+impl From<LimitArgs> for ::dataplane::proxy::Limits {
+    fn from(a: LimitArgs) -> Self {
+        use std::time::Duration;
+        Self {
+            handshake_timeout: Duration::from_secs(a.handshake_timeout_seconds),
+            header_timeout: Duration::from_secs(a.header_timeout_seconds),
+            idle_timeout: Duration::from_secs(a.idle_timeout_seconds),
+            max_header_bytes: a.max_header_bytes,
+            max_headers: a.max_headers,
+            max_connections: a.max_connections,
+            max_concurrent_streams: a.max_concurrent_streams,
+        }
+    }
 }
 
 /// Runs the command line; the exit code says whether the input was clean.
@@ -178,6 +230,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             state_dir,
             drain_seconds,
             no_access_log,
+            limits,
         } => dataplane::run(dataplane::DataplaneOptions {
             bind,
             admin,
@@ -186,6 +239,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             state_dir,
             access_log: !no_access_log,
             drain: std::time::Duration::from_secs(drain_seconds),
+            limits: limits.into(),
         }),
         Command::Run {
             paths,
@@ -193,12 +247,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             admin,
             poll_ms,
             no_access_log,
+            limits,
         } => run::run(run::RunOptions {
             paths,
             bind,
             admin,
             poll: std::time::Duration::from_millis(poll_ms),
             access_log: !no_access_log,
+            limits: limits.into(),
         }),
     }
 }

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub poll: Duration,
     /// Whether to write the access log.
     pub access_log: bool,
+    /// What one client may hold.
+    pub limits: dataplane::proxy::Limits,
 }
 
 /// Runs until interrupted.
@@ -41,6 +43,7 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
     let gateway = Gateway::new(GatewayOptions {
         bind: opts.bind,
         access_log: opts.access_log,
+        limits: opts.limits.clone(),
     });
     let (loaded, mut stamp) = load(&opts.paths);
     let translation = loaded.translation;

@@ -46,6 +46,8 @@ pub enum Reason {
     WrongPurpose,
     /// The certificate could not be parsed or its signature is wrong.
     BadCertificate,
+    /// The client sent more certificates than [`MAX_PRESENTED_CERTIFICATES`].
+    ChainTooLong,
     /// The certificate (or, with scope Chain, an intermediate) is revoked.
     Revoked {
         /// RFC 5280 reason code, when given.
@@ -68,6 +70,7 @@ impl Reason {
             Self::IssuerDnMismatch => "IssuerDNMismatch",
             Self::WrongPurpose => "WrongPurpose",
             Self::BadCertificate => "BadCertificate",
+            Self::ChainTooLong => "ChainTooLong",
             Self::Revoked { .. } => "Revoked",
             Self::RevocationUnknown(u) => u.label(),
         }
@@ -83,6 +86,7 @@ impl Reason {
             Self::IssuerDnMismatch => "unable to verify the client certificate issuer",
             Self::WrongPurpose => "unsupported certificate purpose",
             Self::BadCertificate => "certificate signature failure",
+            Self::ChainTooLong => "certificate chain too long",
             Self::RevocationUnknown(u) => u.description(),
             Self::Revoked { code, at } => {
                 let reason = code.map_or(String::new(), |c| {
@@ -123,9 +127,17 @@ impl Reason {
             Self::Revoked { .. } => CertificateError::Revoked,
             Self::RevocationUnknown(_) => CertificateError::UnknownRevocationStatus,
             Self::NoCertificate | Self::BadCertificate => CertificateError::BadEncoding,
+            // Used for nothing else, so the handshake's failure reason can name it.
+            Self::ChainTooLong => CertificateError::ApplicationVerificationFailure,
         })
     }
 }
+
+/// Most certificates a client may present, leaf included. webpki accepts at most six CAs
+/// between leaf and root, so a real chain (leaf, intermediates, perhaps the root) is far
+/// shorter; Google Cloud's load balancer refuses more than ten the same way. rustls already
+/// refuses a Certificate message over 64 KiB, whatever it holds.
+pub const MAX_PRESENTED_CERTIFICATES: usize = 10;
 
 /// What was decided about a connection's client certificate.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -359,6 +371,11 @@ impl ClientAuthVerifier {
         let Some(chain) = &self.chain else {
             return Verdict::Failed(Reason::UnknownCa);
         };
+        if sent.len() >= MAX_PRESENTED_CERTIFICATES {
+            // Refused before any path building: a client cannot make every handshake search
+            // a hundred certificates for issuers.
+            return Verdict::Failed(Reason::ChainTooLong);
+        }
         let mut intermediates: Vec<CertificateDer<'_>> = sent.to_vec();
         intermediates.extend(chain.intermediates.iter().cloned());
         let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
@@ -544,6 +561,11 @@ impl ClientCertVerifier for ClientAuthVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
+        if intermediates.len() >= MAX_PRESENTED_CERTIFICATES {
+            // Refused in the handshake whatever the mode: an absurd chain earns no 400 page,
+            // and no session ticket that would carry the whole chain back to the client.
+            return Err(Reason::ChainTooLong.to_rustls());
+        }
         let refuse =
             self.refuse_in_handshake && matches!(self.mode, Mode::Required | Mode::Optional);
         if refuse && let Verdict::Failed(reason) = self.check(end_entity, intermediates, now) {

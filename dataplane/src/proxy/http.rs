@@ -37,6 +37,8 @@ pub struct ConnCtx {
     pub telemetry: Arc<Telemetry>,
     /// The shared OCSP client, to re-judge after a configuration change.
     pub ocsp: Arc<RevocationClient>,
+    /// Requests in flight and the last bytes moved, for the idle timeout.
+    pub activity: Arc<super::limits::Activity>,
 }
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
@@ -56,6 +58,7 @@ pub async fn handle(
     req: Request<Incoming>,
     ctx: Arc<ConnCtx>,
 ) -> Result<Response<Body>, Infallible> {
+    let _in_flight = ctx.activity.begin();
     let started = Instant::now();
     let host = request_host(&req);
     // What the access log needs of the request, taken before it moves on; nothing is built

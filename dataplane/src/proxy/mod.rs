@@ -12,6 +12,7 @@ mod compiled;
 mod fetch;
 mod http;
 pub mod identity;
+mod limits;
 mod revocation;
 mod serve;
 mod stapling;
@@ -27,6 +28,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use compiled::{CompileError, CompiledSnapshot};
+pub use limits::Limits;
 pub use telemetry::Telemetry;
 
 use crate::config::{Protocol, Snapshot};
@@ -38,6 +40,8 @@ pub struct GatewayOptions {
     pub bind: IpAddr,
     /// Write the JSON access log to stdout.
     pub access_log: bool,
+    /// What one client may hold: time, header bytes, connections, streams.
+    pub limits: Limits,
 }
 
 /// A running gateway.
@@ -47,6 +51,8 @@ pub struct Gateway {
     provider: Arc<CryptoProvider>,
     telemetry: Arc<Telemetry>,
     ocsp: Arc<fetch::RevocationClient>,
+    /// Permits for open client connections (`Limits::max_connections`), all ports together.
+    connections: Arc<tokio::sync::Semaphore>,
     options: GatewayOptions,
 }
 
@@ -61,6 +67,12 @@ impl Gateway {
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
             ocsp: Arc::new(fetch::RevocationClient::new(telemetry.clone())),
             telemetry,
+            connections: Arc::new(tokio::sync::Semaphore::new(
+                options
+                    .limits
+                    .max_connections
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
             options,
         }
     }
@@ -132,9 +144,13 @@ impl Gateway {
                         let task = tokio::spawn(serve::accept_loop(
                             listener,
                             *port,
-                            rx.clone(),
-                            self.telemetry.clone(),
-                            self.ocsp.clone(),
+                            serve::Shared {
+                                config: rx.clone(),
+                                telemetry: self.telemetry.clone(),
+                                ocsp: self.ocsp.clone(),
+                                connections: self.connections.clone(),
+                                limits: self.options.limits.clone(),
+                            },
                         ));
                         running.insert(*port, (cfg.protocol, task));
                     }

@@ -7,23 +7,21 @@ use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::Acceptor;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::LazyConfigAcceptor;
 
-use super::client_auth::{ClientAuthVerifier, Verdict};
+use super::client_auth::{ClientAuthVerifier, Reason, Verdict};
 use super::compiled::{CompiledPort, CompiledServer, CompiledSnapshot};
 use super::fetch::RevocationClient;
 use super::http::{ConnCtx, handle};
 use super::identity::ClientCertificate;
+use super::limits::{Activity, Limits, Tracked, http_builder};
 use super::telemetry::Telemetry;
 use crate::config::Protocol;
-
-/// Time a client has to complete its TLS handshake: slow or stuck clients must not hold a
-/// connection slot forever.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the TLS handshake established, kept for the connection's life.
 #[derive(Debug)]
@@ -80,15 +78,25 @@ impl TlsInfo {
     }
 }
 
+/// What every connection of a port shares.
+pub struct Shared {
+    /// The latest snapshot.
+    pub config: watch::Receiver<Arc<CompiledSnapshot>>,
+    /// Counters and the access log.
+    pub telemetry: Arc<Telemetry>,
+    /// The OCSP and CRL client.
+    pub ocsp: Arc<RevocationClient>,
+    /// Permits for open connections, all ports together.
+    pub connections: Arc<Semaphore>,
+    /// What one client may hold.
+    pub limits: Limits,
+}
+
 /// Accepts connections on one port until the task is aborted (a new snapshot dropped the
 /// port); connections already accepted run to completion.
-pub async fn accept_loop(
-    listener: TcpListener,
-    port: u16,
-    config: watch::Receiver<Arc<CompiledSnapshot>>,
-    telemetry: Arc<Telemetry>,
-    ocsp: Arc<RevocationClient>,
-) {
+pub async fn accept_loop(listener: TcpListener, port: u16, shared: Shared) {
+    let shared = Arc::new(shared);
+    let http = Arc::new(http_builder(&shared.limits));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -99,15 +107,22 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let Some(port_cfg) = config.borrow().ports.get(&port).cloned() else {
+        // At the limit the connection is closed at once: the client learns now, instead of
+        // waiting in the kernel's backlog behind connections that may never finish.
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            shared.telemetry.closed("ConnectionLimit");
             continue;
         };
-        let (config, telemetry, ocsp) = (config.clone(), telemetry.clone(), ocsp.clone());
+        let _ = stream.set_nodelay(true);
+        let Some(port_cfg) = shared.config.borrow().ports.get(&port).cloned() else {
+            continue;
+        };
+        let (shared, http) = (shared.clone(), http.clone());
         tokio::spawn(async move {
-            telemetry.connections(1);
-            connection(stream, peer, port_cfg, config, &telemetry, ocsp).await;
-            telemetry.connections(-1);
+            shared.telemetry.connections(1);
+            connection(stream, peer, port_cfg, &shared, &http).await;
+            shared.telemetry.connections(-1);
+            drop(permit);
         });
     }
 }
@@ -116,25 +131,26 @@ async fn connection(
     stream: TcpStream,
     peer: SocketAddr,
     port_cfg: Arc<CompiledPort>,
-    config: watch::Receiver<Arc<CompiledSnapshot>>,
-    telemetry: &Arc<Telemetry>,
-    ocsp: Arc<RevocationClient>,
+    shared: &Shared,
+    http: &Builder<TokioExecutor>,
 ) {
-    let port = port_cfg.port;
+    let (port, telemetry, ocsp) = (port_cfg.port, &shared.telemetry, &shared.ocsp);
     if port_cfg.protocol == Protocol::Http {
         let ctx = Arc::new(ConnCtx {
             port,
             peer,
             tls: None,
-            config,
+            config: shared.config.clone(),
             telemetry: telemetry.clone(),
             ocsp: ocsp.clone(),
+            activity: Arc::new(Activity::default()),
         });
-        serve_http(TokioIo::new(stream), ctx).await;
+        serve_http(TokioIo::new(stream), ctx, http, &shared.limits).await;
         return;
     }
+    let handshake_timeout = shared.limits.handshake_timeout;
     let Ok(Ok(start)) = tokio::time::timeout(
-        HANDSHAKE_TIMEOUT,
+        handshake_timeout,
         LazyConfigAcceptor::new(Acceptor::default(), stream),
     )
     .await
@@ -155,15 +171,10 @@ async fn connection(
         telemetry.handshake(&server.name, "refused", "ListenerRefused");
         return;
     };
-    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, start.into_stream(tls_config)).await {
+    let tls = match tokio::time::timeout(handshake_timeout, start.into_stream(tls_config)).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            let reason = if e.to_string().contains("certificate") {
-                "ClientCertificateRefused"
-            } else {
-                "HandshakeFailed"
-            };
-            telemetry.handshake(&server.name, "failed", reason);
+            telemetry.handshake(&server.name, "failed", handshake_failure(&e));
             return;
         }
         Err(_) => {
@@ -181,7 +192,7 @@ async fn connection(
             v.judge(
                 (!peer_certs.is_empty()).then_some(peer_certs.as_slice()),
                 UnixTime::now(),
-                &ocsp,
+                ocsp,
             )
             .await
         }
@@ -227,21 +238,78 @@ async fn connection(
         port,
         peer,
         tls: Some(info),
-        config,
+        config: shared.config.clone(),
         telemetry: telemetry.clone(),
         ocsp: ocsp.clone(),
+        activity: Arc::new(Activity::default()),
     });
-    serve_http(TokioIo::new(tls), ctx).await;
+    serve_http(TokioIo::new(tls), ctx, http, &shared.limits).await;
 }
 
-async fn serve_http<I>(io: I, ctx: Arc<ConnCtx>)
+/// The reason label of a failed handshake.
+fn handshake_failure(e: &std::io::Error) -> &'static str {
+    match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+        // A handshake message over 64 KiB (a 1 MB certificate, say): rustls refuses it from
+        // its length field, before reading it.
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::HandshakePayloadTooLarge)) => {
+            "MessageTooLarge"
+        }
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::ApplicationVerificationFailure,
+        )) => Reason::ChainTooLong.label(),
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) => {
+            "ClientCertificateRefused"
+        }
+        _ if e.to_string().contains("certificate") => "ClientCertificateRefused",
+        _ => "HandshakeFailed",
+    }
+}
+
+/// Serves HTTP on one connection until the client closes it, a limit closes it, or it has been
+/// idle (no request in flight, no bytes moving) for `limits.idle_timeout`.
+async fn serve_http<I>(io: I, ctx: Arc<ConnCtx>, http: &Builder<TokioExecutor>, limits: &Limits)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let watched = ctx.clone();
+    let io = Tracked {
+        inner: io,
+        activity: ctx.activity.clone(),
+    };
     let service = service_fn(move |req| handle(req, ctx.clone()));
-    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-        .serve_connection(io, service)
-        .await;
+    let conn = http.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = loop {
+        let (idle, busy) = (
+            watched.activity.idle_for(),
+            watched.activity.in_flight() > 0,
+        );
+        if !busy && idle >= limits.idle_timeout {
+            watched.telemetry.closed("IdleTimeout");
+            // HTTP/1.1 closes at once; HTTP/2 sends GOAWAY and lets the client see it.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.as_mut()).await;
+            return;
+        }
+        let wait = if busy {
+            limits.idle_timeout
+        } else {
+            limits.idle_timeout - idle
+        };
+        tokio::select! {
+            result = conn.as_mut() => break result,
+            () = tokio::time::sleep(wait) => {}
+        }
+    };
+    if let Err(e) = result
+        && let Some(e) = e.downcast_ref::<hyper::Error>()
+    {
+        if e.is_timeout() {
+            watched.telemetry.closed("HeaderTimeout");
+        } else if e.is_parse_too_large() {
+            watched.telemetry.closed("HeadersTooLarge");
+        }
+    }
 }
 
 /// TLS listener: the decrypted bytes go to one backend endpoint.

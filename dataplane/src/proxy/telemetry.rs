@@ -39,6 +39,7 @@ pub struct Telemetry {
     crl_downloads: Mutex<BTreeMap<&'static str, u64>>,
     expiries: Mutex<Expiries>,
     open_connections: AtomicI64,
+    closed: Mutex<BTreeMap<&'static str, u64>>,
     draining: std::sync::atomic::AtomicBool,
     config_version: AtomicU64,
     config_rejected: AtomicU64,
@@ -119,6 +120,7 @@ impl Telemetry {
             crl_downloads: Mutex::default(),
             expiries: Mutex::default(),
             open_connections: AtomicI64::new(0),
+            closed: Mutex::default(),
             draining: std::sync::atomic::AtomicBool::new(false),
             config_version: AtomicU64::new(0),
             config_rejected: AtomicU64::new(0),
@@ -169,6 +171,11 @@ impl Telemetry {
     /// A connection opened (+1) or closed (-1).
     pub fn connections(&self, delta: i64) {
         self.open_connections.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Counts a connection a limit closed (`ConnectionLimit`, `HeaderTimeout`, …).
+    pub fn closed(&self, limit: &'static str) {
+        *lock(&self.closed).entry(limit).or_default() += 1;
     }
 
     /// Connections open now.
@@ -347,6 +354,18 @@ impl Telemetry {
                     next - now
                 );
             }
+        }
+        header(
+            &mut out,
+            "portcullis_connections_closed_by_limit_total",
+            "counter",
+            "Client connections a limit closed: ConnectionLimit, HeaderTimeout, IdleTimeout, HeadersTooLarge.",
+        );
+        for (limit, n) in lock(&self.closed).iter() {
+            let _ = writeln!(
+                out,
+                "portcullis_connections_closed_by_limit_total{{limit=\"{limit}\"}} {n}"
+            );
         }
         let gauges = [
             (

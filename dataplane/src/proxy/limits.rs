@@ -1,0 +1,198 @@
+//! What one client may hold, and how the gateway takes it back: the limits, the per-connection
+//! activity record the idle timeout reads, and the HTTP server settings built from them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+
+/// Bounds on what clients may hold. The gateway faces the internet, so every resource a
+/// client can tie up without sending a valid request is bounded by default: a connection that
+/// never finishes its handshake or its headers (slowloris), an idle connection, oversized or
+/// countless headers, an unbounded number of connections or HTTP/2 streams. Each is a flag of
+/// `portcullis run` and `portcullis dataplane` (`docs/security.md` lists them).
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Time to complete the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time to receive a request's headers, counted from when the connection starts waiting
+    /// for them; for HTTP/1.1 that includes the wait for the next request on a keep-alive
+    /// connection (haproxy's `timeout http-request`, nginx's `client_header_timeout`).
+    pub header_timeout: Duration,
+    /// A connection with no request in flight and no bytes moving for this long is closed
+    /// (HTTP/2: GOAWAY).
+    pub idle_timeout: Duration,
+    /// Bytes of request line and headers (HTTP/1.1), of the header list (HTTP/2); more is
+    /// answered 431.
+    pub max_header_bytes: usize,
+    /// Header fields per HTTP/1.1 request; more is answered 431.
+    pub max_headers: usize,
+    /// Open client connections, all ports together; beyond it new ones are closed at once.
+    pub max_connections: usize,
+    /// Concurrent streams per HTTP/2 connection (announced in SETTINGS).
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Limits {
+    /// The defaults, as a constant for command-line defaults.
+    pub const DEFAULT: Self = Self {
+        handshake_timeout: Duration::from_secs(10),
+        // haproxy's common `timeout http-request 10s`: long enough for any real client on
+        // a slow network, short enough that a slowloris connection is released soon.
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(60),
+        // nginx's `large_client_header_buffers 4 8k` total; hyper's minimum buffer is 8 KiB.
+        max_header_bytes: 32 * 1024,
+        max_headers: 100,
+        // Each client connection may hold a backend connection too: two descriptors.
+        max_connections: 10_000,
+        // nginx allows 128, Envoy Gateway 100.
+        max_concurrent_streams: 100,
+    };
+}
+
+/// The HTTP server settings every connection of a port uses.
+pub fn http_builder(limits: &Limits) -> Builder<TokioExecutor> {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        // hyper answers 431 when the request line and headers outgrow the read buffer, whose
+        // smallest size is 8 KiB.
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// When a connection last moved bytes, and how many of its requests are in flight: what the
+/// idle timeout judges. Atomics, because HTTP/2 serves each stream on its own task.
+#[derive(Debug)]
+pub struct Activity {
+    since: Instant,
+    /// Milliseconds after `since` of the last read or write.
+    last: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self {
+            since: Instant::now(),
+            last: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since bytes last moved.
+    pub fn idle_for(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
+        self.since.elapsed().saturating_sub(last)
+    }
+
+    /// Requests being served now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Marks a request in flight until the guard drops (the handler finished or was dropped).
+    pub fn begin(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self)
+    }
+}
+
+/// A request in flight; see [`Activity::begin`].
+pub struct InFlight<'a>(&'a Activity);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// A connection's byte stream, recording each read and write in its [`Activity`].
+pub struct Tracked<I> {
+    /// The stream.
+    pub inner: I,
+    /// Where reads and writes are recorded.
+    pub activity: Arc<Activity>,
+}
+
+impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Tracked<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if polled.is_ready() {
+            this.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Tracked<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if polled.is_ready() {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if polled.is_ready() {
+            this.activity.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}

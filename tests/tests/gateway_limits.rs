@@ -1,0 +1,420 @@
+//! Hostile clients against `portcullis run` with tight limits: a client that never starts its
+//! handshake, one that drips its headers (slowloris), one that goes idle, oversized and
+//! countless headers, more connections than allowed, HTTP/2 streams, and absurd client
+//! certificate chains. Each is cut off by its limit and counted in /metrics, and a good client
+//! still gets in afterwards.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::client::{Identity, rustls_config};
+use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::manifests::Manifests;
+use portcullis_tests::pki::{Ca, Leaf, rcgen};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// The limits under test, far below the defaults so each is reached in seconds.
+const LIMITS: [&str; 14] = [
+    "--handshake-timeout-seconds",
+    "2",
+    "--header-timeout-seconds",
+    "3",
+    "--idle-timeout-seconds",
+    "1",
+    "--max-header-bytes",
+    "8192",
+    "--max-headers",
+    "20",
+    "--max-connections",
+    "6",
+    "--max-concurrent-streams",
+    "7",
+];
+
+struct Env {
+    root: Ca,
+    int: Ca,
+    client: Leaf,
+    server_root: Ca,
+    port: u16,
+    gw: Standalone,
+    _dir: tempfile::TempDir,
+    _backend: EchoBackend,
+}
+
+impl Env {
+    fn start() -> Self {
+        let root = Ca::root("Partner Root");
+        let int = root.intermediate("Partner Issuing");
+        let client = int.client("device-1");
+        let server_root = Ca::root("Server Root");
+        let server = server_root.server(&["secure.example"]);
+        let backend = EchoBackend::start();
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bundle = format!("{}{}", root.pem(), int.pem());
+        Manifests::secure_example(bundle.as_bytes(), &server, port, backend.addr.port())
+            .write(dir.path());
+        let gw = Standalone::start_with(dir.path(), &[port], &LIMITS);
+        Self {
+            root,
+            int,
+            client,
+            server_root,
+            port,
+            gw,
+            _dir: dir,
+            _backend: backend,
+        }
+    }
+
+    /// A client presenting `chain_pem` (leaf first) with `key_pem`.
+    fn config(&self, chain_pem: &str, key_pem: &str) -> Arc<rustls::ClientConfig> {
+        rustls_config(
+            &self.server_root.pem(),
+            Some(Identity { chain_pem, key_pem }),
+        )
+        .expect("client config")
+    }
+
+    /// The good client: its leaf and intermediate.
+    fn good(&self) -> Arc<rustls::ClientConfig> {
+        self.config(
+            &format!("{}{}", self.client.pem(), self.int.pem()),
+            self.client.key_pem(),
+        )
+    }
+
+    /// A TLS connection to the gateway, handshake done.
+    fn connect(
+        &self,
+        config: &Arc<rustls::ClientConfig>,
+    ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+        let name = ServerName::try_from("secure.example").expect("name");
+        let conn = rustls::ClientConnection::new(config.clone(), name).expect("client");
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .expect("handshake completes");
+        }
+        tls
+    }
+
+    /// Sends `head` (request line and headers, without the blank line) on a new connection
+    /// with `Connection: close`; the status, or the error.
+    fn request(&self, config: &Arc<rustls::ClientConfig>, head: &str) -> Result<u16, String> {
+        let name = ServerName::try_from("secure.example").map_err(|e| e.to_string())?;
+        let conn =
+            rustls::ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut response = Vec::new();
+        match tls.read_to_end(&mut response) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::UnexpectedEof && !response.is_empty() => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        let text = String::from_utf8_lossy(&response);
+        text.split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("no status line in {text:?}"))
+    }
+
+    fn get(&self, config: &Arc<rustls::ClientConfig>) -> Result<u16, String> {
+        self.request(config, "GET / HTTP/1.1\r\nHost: secure.example\r\n")
+    }
+
+    /// Handshakes of the listener that failed for `reason`.
+    fn refused(&self, reason: &str) -> f64 {
+        self.gw.metric(&format!(
+            "portcullis_tls_handshakes_total{{listener=\"default/api\",result=\"failed\",reason=\"{reason}\"}}"
+        ))
+    }
+
+    fn closed_by(&self, limit: &str) -> f64 {
+        self.gw.metric(&format!(
+            "portcullis_connections_closed_by_limit_total{{limit=\"{limit}\"}}"
+        ))
+    }
+}
+
+/// A client presenting `der` unchecked (rustls' own builder refuses to load a certificate it
+/// cannot parse, as an attacker's client would not).
+fn presenting(server_root: &Ca, der: Vec<u8>, key_pem: &str) -> Arc<rustls::ClientConfig> {
+    #[derive(Debug)]
+    struct Present(Arc<rustls::sign::CertifiedKey>);
+    impl rustls::client::ResolvesClientCert for Present {
+        fn resolve(
+            &self,
+            _: &[&[u8]],
+            _: &[rustls::SignatureScheme],
+        ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+            Some(self.0.clone())
+        }
+        fn has_certs(&self) -> bool {
+            true
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).expect("key");
+    let key = provider
+        .key_provider
+        .load_private_key(key)
+        .expect("signing key");
+    let certified = rustls::sign::CertifiedKey::new(vec![CertificateDer::from(der)], key);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from(server_root.der()))
+        .expect("root");
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_client_cert_resolver(Arc::new(Present(Arc::new(certified)))),
+    )
+}
+
+/// Reads until the peer closes the connection or `limit` passes; (bytes read, whether it
+/// closed).
+fn read_until_closed(stream: &mut impl Read, limit: Duration) -> (Vec<u8>, bool) {
+    let deadline = Instant::now() + limit;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        match stream.read(&mut buf) {
+            Ok(0) => return (got, true),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return (got, true),
+        }
+    }
+    (got, false)
+}
+
+#[test]
+fn slow_and_idle_clients_are_cut_off_by_their_timeouts() {
+    let env = Env::start();
+
+    // Connected, and never a ClientHello: closed by the handshake timeout (2 s).
+    let started = Instant::now();
+    let mut silent = TcpStream::connect(("127.0.0.1", env.port)).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(10));
+    let waited = started.elapsed();
+    assert!(closed, "a connection without a ClientHello stayed open");
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "closed after {waited:?}, before the handshake timeout"
+    );
+
+    // Slowloris: a valid client sends one header line every 300 ms and never ends its
+    // headers. The bytes keep coming (so it is never idle); the header timeout (3 s) ends it.
+    let mut slow = env.connect(&env.good());
+    slow.sock
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let started = Instant::now();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: secure.example\r\n")
+        .expect("request line");
+    let mut cut = false;
+    for _ in 0..40 {
+        if slow.write_all(b"X-Drip: 1\r\n").is_err() {
+            cut = true;
+            break;
+        }
+        let (_, closed) = read_until_closed(&mut slow, Duration::from_millis(300));
+        if closed {
+            cut = true;
+            break;
+        }
+    }
+    let waited = started.elapsed();
+    assert!(cut, "a client dripping headers for 12 s was never cut off");
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "cut after {waited:?}, before the header timeout"
+    );
+    assert!(env.closed_by("HeaderTimeout") >= 1.0);
+
+    // Idle: one complete request on a kept-alive connection, then nothing. The response
+    // arrives, and the connection is closed after the idle timeout (1 s), before the header
+    // timeout (3 s) would.
+    let mut idle = env.connect(&env.good());
+    idle.sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: secure.example\r\n\r\n")
+        .expect("request");
+    let started = Instant::now();
+    let (response, closed) = read_until_closed(&mut idle, Duration::from_secs(10));
+    let waited = started.elapsed();
+    assert!(
+        String::from_utf8_lossy(&response).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    assert!(closed, "an idle connection stayed open");
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed after {waited:?}"
+    );
+    assert!(env.closed_by("IdleTimeout") >= 1.0);
+
+    // A good client is served as before.
+    assert_eq!(env.get(&env.good()), Ok(200));
+}
+
+#[test]
+fn oversized_requests_get_431_and_excess_connections_are_closed() {
+    let env = Env::start();
+    let good = env.good();
+
+    // Headers beyond 8 KiB, or more than 20 of them: 431, and the next request is served.
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: secure.example\r\nX-Big: {}\r\n",
+        "a".repeat(10_000)
+    );
+    assert_eq!(env.request(&good, &big), Ok(431));
+    let many = |n: usize| {
+        let mut head = String::from("GET / HTTP/1.1\r\nHost: secure.example\r\n");
+        for i in 0..n {
+            head.push_str(&format!("X-Many-{i}: 1\r\n"));
+        }
+        head
+    };
+    assert_eq!(env.request(&good, &many(25)), Ok(431));
+    assert_eq!(env.request(&good, &many(15)), Ok(200));
+    assert!(env.closed_by("HeadersTooLarge") >= 2.0);
+
+    // Six connections (the limit) that send nothing yet; the seventh is closed at once.
+    assert!(
+        Standalone::eventually(Duration::from_secs(10), || env
+            .gw
+            .metric("portcullis_open_connections")
+            == 0.0),
+        "connections of the requests above are still open"
+    );
+    let held: Vec<TcpStream> = (0..6)
+        .map(|_| TcpStream::connect(("127.0.0.1", env.port)).expect("connect"))
+        .collect();
+    assert!(
+        Standalone::eventually(Duration::from_secs(10), || env
+            .gw
+            .metric("portcullis_open_connections")
+            == 6.0),
+        "the six connections were not all accepted"
+    );
+    let mut excess = TcpStream::connect(("127.0.0.1", env.port)).expect("connect");
+    excess
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let (_, closed) = read_until_closed(&mut excess, Duration::from_secs(10));
+    assert!(closed, "the connection over the limit stayed open");
+    assert!(env.closed_by("ConnectionLimit") >= 1.0);
+
+    // Once they close, a good client is served.
+    drop(held);
+    assert!(
+        Standalone::eventually(Duration::from_secs(10), || env.get(&good) == Ok(200)),
+        "a good client was not served after the held connections closed"
+    );
+}
+
+#[test]
+fn http2_announces_the_stream_limit() {
+    let env = Env::start();
+    let mut config = (*env.good()).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (status, limit) = runtime.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", env.port))
+            .await
+            .expect("connect");
+        let name = ServerName::try_from("secure.example").expect("name");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .expect("handshake");
+        let (client, mut conn) = h2::client::handshake(tls).await.expect("h2 preface");
+        let request = http::Request::get(format!("https://secure.example:{}/", env.port))
+            .body(())
+            .expect("request");
+        let (response, _) = client
+            .ready()
+            .await
+            .expect("ready")
+            .send_request(request, true)
+            .expect("send");
+        // The response comes after the server's SETTINGS, which the connection has read.
+        let response = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                r = response => r.expect("response"),
+                r = &mut conn => panic!("connection ended first: {r:?}"),
+            }
+        })
+        .await
+        .expect("a response within 10 s");
+        (
+            response.status().as_u16(),
+            conn.max_concurrent_send_streams(),
+        )
+    });
+    assert_eq!((status, limit), (200, 7));
+}
+
+#[test]
+fn absurd_client_chains_are_refused_before_chain_building() {
+    let env = Env::start();
+
+    // 100 certificates (the leaf, then its intermediate 99 times): refused by count, in the
+    // handshake (no session ticket carrying the chain back to the client).
+    let mut chain = env.client.pem();
+    for _ in 0..99 {
+        chain.push_str(&env.int.pem());
+    }
+    let long = env.config(&chain, env.client.key_pem());
+    assert!(env.get(&long).is_err(), "a 100-certificate chain got in");
+    assert_eq!(env.refused("ChainTooLong"), 1.0);
+
+    // Leaf, intermediate and root (three) are fine.
+    let full = env.config(
+        &format!("{}{}{}", env.client.pem(), env.int.pem(), env.root.pem()),
+        env.client.key_pem(),
+    );
+    assert_eq!(env.get(&full), Ok(200));
+
+    // A 1 MB certificate: rustls refuses the handshake message from its length, before
+    // reading or parsing it.
+    let huge = env.int.intermediate_with("Huge", |p| {
+        p.custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 55555, 1],
+                vec![0x41; 1 << 20],
+            ));
+    });
+    assert!(huge.der().len() > 1 << 20);
+    let huge = presenting(&env.server_root, huge.der(), huge.key_pem());
+    assert!(env.get(&huge).is_err(), "a 1 MB certificate was accepted");
+    assert_eq!(env.refused("MessageTooLarge"), 1.0);
+
+    assert_eq!(env.get(&env.good()), Ok(200));
+}
