@@ -50,6 +50,14 @@ if [ "$status" -eq 0 ]; then
   rm -rf "$qs_dir"
   if [ "$qs_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
+# A short run of every fuzz target (10 s each, after a build of about 5 minutes cold); the
+# long run is documented in docs/security.md.
+fuzz_status=0
+if [ "$status" -eq 0 ]; then
+  ./scripts/fuzz.sh 10 || fuzz_status=$?
+  if [ "$fuzz_status" -eq 0 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
 echo "tests: $passed passed, $failed failed"
 [ "$status" -eq 0 ] || exit "$status"
-exit "$qs_status"
+[ "$qs_status" -eq 0 ] || exit "$qs_status"
+exit "$fuzz_status"

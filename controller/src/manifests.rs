@@ -61,10 +61,24 @@ pub fn manifest_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 fn load_file(file: &Path, loaded: &mut Loaded) {
     loaded.files += 1;
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) => return loaded.errors.push(format!("{}: {e}", file.display())),
+    match std::fs::read_to_string(file) {
+        Ok(text) => add_text(file, &text, loaded),
+        Err(e) => loaded.errors.push(format!("{}: {e}", file.display())),
+    }
+}
+
+/// Reads the YAML documents of one file's `text` (named `origin` in errors), as [`load`] reads
+/// each file.
+pub fn load_text(origin: &Path, text: &str) -> Loaded {
+    let mut loaded = Loaded {
+        files: 1,
+        ..Loaded::default()
     };
+    add_text(origin, text, &mut loaded);
+    loaded
+}
+
+fn add_text(file: &Path, text: &str, loaded: &mut Loaded) {
     // serde-saphyr's default budget stops at 1,024 documents and 250,000 nodes per file; a
     // rendered GitOps bundle of a large gateway has more. The limits that guard against
     // hostile YAML (aliases, anchors, nesting depth) stay at their defaults.
@@ -75,7 +89,7 @@ fn load_file(file: &Path, loaded: &mut Loaded) {
             max_events: 16_000_000,
         },
     };
-    let docs: Vec<Value> = match serde_saphyr::from_multiple_with_options(&text, options) {
+    let docs: Vec<Value> = match serde_saphyr::from_multiple_with_options(text, options) {
         Ok(d) => d,
         Err(e) => {
             return loaded
