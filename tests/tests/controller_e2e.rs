@@ -190,7 +190,15 @@ fn kubectl_applied_resources_serve_through_a_dataplane_and_rotate() {
         "{programmed:?}"
     );
     assert_eq!(dp.readyz(), 200);
-    assert_eq!(env.curl(&a.client, &a.int, "/hello"), 200, "{}", dp.log());
+    // Programmed says the listener is on every replica; its endpoints can come in a later
+    // snapshot (seen once: 503, then a second snapshot served), so wait for them.
+    assert!(
+        eventually(Duration::from_secs(10), || env
+            .curl(&a.client, &a.int, "/hello")
+            == 200),
+        "{}",
+        dp.log()
+    );
     let stranger = partner("Stranger");
     assert_eq!(
         env.curl(&stranger.client, &stranger.int, "/hello"),
