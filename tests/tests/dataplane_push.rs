@@ -31,73 +31,131 @@ fn client(ca: &Ca, leaf: &Leaf) -> PushClient {
     .expect("push client")
 }
 
+/// A dataplane with push certificates from a fresh push CA, and the controller's push client.
+struct PushRig {
+    rt: tokio::runtime::Runtime,
+    dp: Dataplane,
+    push_ca: Ca,
+    dataplane_cert: Leaf,
+    controller: PushClient,
+    target: Endpoint,
+    _dir: tempfile::TempDir,
+}
+
+impl PushRig {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let dp = Dataplane::start(dir.path(), 0);
+        let push_ca = Ca::root("Push CA");
+        let dataplane_cert = push_ca.server(&[dataplane::push::DATAPLANE_NAME]);
+        write_push_files(&dp.tls_dir, &push_ca, &dataplane_cert);
+        let controller = client(
+            &push_ca,
+            &push_ca.client_named(dataplane::push::CONTROLLER_NAME),
+        );
+        let target = Endpoint::ip(format!("127.0.0.1:{}", dp.push_port).parse().expect("addr"));
+        Self {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            dp,
+            push_ca,
+            dataplane_cert,
+            controller,
+            target,
+            _dir: dir,
+        }
+    }
+}
+
+/// A partner API as the controller pushes it, and what a client needs to call it.
+struct PartnerApi {
+    int: Ca,
+    device: Leaf,
+    server_root: Ca,
+    port: u16,
+    manifests: Manifests,
+    _backend: EchoBackend,
+}
+
+impl PartnerApi {
+    fn new() -> Self {
+        let backend = EchoBackend::start();
+        let port = free_port();
+        let root = Ca::root("Partner Root");
+        let int = root.intermediate("Partner Issuing");
+        let server_root = Ca::root("Server Root");
+        let server = server_root.server(&["api.example.com"]);
+        let manifests = Manifests::partner_api(format!("{}{}", root.pem(), int.pem()).as_bytes())
+            .edit("Listener", "api", |l| l["spec"]["port"] = port.into())
+            .edit("EndpointSlice", "echo-1", |s| {
+                s["ports"][0]["port"] = backend.addr.port().into();
+            })
+            .tls_secret("default", "api-tls", &server.pem(), server.key_pem());
+        Self {
+            device: int.client("device-1"),
+            int,
+            server_root,
+            port,
+            manifests,
+            _backend: backend,
+        }
+    }
+
+    /// The push envelope (version, bytes) of the snapshot translated from the manifests as
+    /// `edit` changes them.
+    fn envelope(&self, edit: impl FnOnce(Manifests) -> Manifests) -> (String, Vec<u8>) {
+        let files = tempfile::tempdir().expect("manifest dir");
+        edit(self.manifests.clone()).write(files.path());
+        let loaded = controller::manifests::load(&[files.path().to_owned()]);
+        let translation = translate(&loaded.inputs, jiff::Timestamp::now());
+        assert!(!translation.has_errors(), "{:?}", translation.diagnostics);
+        dataplane::push::envelope(&translation.snapshot).expect("envelope")
+    }
+
+    fn get(&self) -> Result<(u16, String), String> {
+        rustls_get_as(
+            self.port,
+            "api.example.com",
+            "/",
+            &self.server_root.pem(),
+            &self.device,
+            &[&self.int],
+        )
+    }
+}
+
 #[test]
 fn the_push_channel_applies_refuses_authenticates_and_persists() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut dp = Dataplane::start(dir.path(), 0);
-    let push_ca = Ca::root("Push CA");
-    let dataplane_cert = push_ca.server(&[dataplane::push::DATAPLANE_NAME]);
-    write_push_files(&dp.tls_dir, &push_ca, &dataplane_cert);
-    let controller = client(
-        &push_ca,
-        &push_ca.client_named(dataplane::push::CONTROLLER_NAME),
-    );
-    let target = Endpoint::ip(format!("127.0.0.1:{}", dp.push_port).parse().expect("addr"));
+    let rig = PushRig::start();
+    let (rt, mut dp, controller, target) = (&rig.rt, rig.dp, &rig.controller, &rig.target);
+    let (push_ca, dataplane_cert) = (&rig.push_ca, &rig.dataplane_cert);
 
     // Until the certificate files load, and then until a snapshot arrives: not ready.
     assert!(Standalone::eventually(Duration::from_secs(20), || rt
-        .block_on(controller.version(&target))
+        .block_on(controller.version(target))
         .is_ok_and(|v| v.is_none())));
     assert_eq!(dp.readyz(), 503);
 
     // A snapshot translated from manifests, as the controller makes it.
-    let backend = EchoBackend::start();
-    let port = free_port();
-    let root = Ca::root("Partner Root");
-    let int = root.intermediate("Partner Issuing");
-    let device = int.client("device-1");
-    let manifests = Manifests::partner_api(format!("{}{}", root.pem(), int.pem()).as_bytes())
-        .edit("Listener", "api", |l| l["spec"]["port"] = port.into())
-        .edit("EndpointSlice", "echo-1", |s| {
-            s["ports"][0]["port"] = backend.addr.port().into();
-        });
-    let server_root = Ca::root("Server Root");
-    let server = server_root.server(&["api.example.com"]);
-    let manifests = manifests.tls_secret("default", "api-tls", &server.pem(), server.key_pem());
-    let files = tempfile::tempdir().expect("manifest dir");
-    manifests.write(files.path());
-    let loaded = controller::manifests::load(&[files.path().to_owned()]);
-    let translation = translate(&loaded.inputs, jiff::Timestamp::now());
-    assert!(!translation.has_errors(), "{:?}", translation.diagnostics);
-    let (version, envelope) = dataplane::push::envelope(&translation.snapshot).expect("envelope");
+    let api = PartnerApi::new();
+    let (version, envelope) = api.envelope(|m| m);
 
     let ack = rt
-        .block_on(controller.push(&target, Bytes::from(envelope.clone())))
+        .block_on(controller.push(target, Bytes::from(envelope.clone())))
         .expect("push");
     assert!(ack.accepted, "{ack:?}\n{}", dp.log());
     assert_eq!(ack.version.as_deref(), Some(version.as_str()));
     assert_eq!(dp.readyz(), 200);
-    let get = || {
-        rustls_get_as(
-            port,
-            "api.example.com",
-            "/",
-            &server_root.pem(),
-            &device,
-            &[&int],
-        )
-    };
+    let get = || api.get();
     assert!(Standalone::eventually(Duration::from_secs(10), || get()
         .is_ok_and(|(s, _)| s == 200)));
 
     // A snapshot that does not parse is rejected with its reason; the last good one serves.
     let garbage = br#"{"version":"bad","snapshot":{"ports":[{"port":"eighty"}]}}"#;
     let ack = rt
-        .block_on(controller.push(&target, Bytes::from_static(garbage)))
+        .block_on(controller.push(target, Bytes::from_static(garbage)))
         .expect("push");
     assert!(!ack.accepted);
     assert!(
@@ -116,20 +174,20 @@ fn the_push_channel_applies_refuses_authenticates_and_persists() {
     let (code, out, _) = curl(&["-k", &url]);
     assert_ne!(code, 0, "read without a certificate: {out}");
     let impostors = [
-        client(&push_ca, &dataplane_cert),
-        client(&push_ca, &push_ca.client_named("someone-else")),
+        client(push_ca, dataplane_cert),
+        client(push_ca, &push_ca.client_named("someone-else")),
         client(
-            &push_ca,
+            push_ca,
             &Ca::root("Other CA").client_named(dataplane::push::CONTROLLER_NAME),
         ),
     ];
     for (i, impostor) in impostors.iter().enumerate() {
         assert!(
-            rt.block_on(impostor.version(&target)).is_err(),
+            rt.block_on(impostor.version(target)).is_err(),
             "impostor {i} could read the configuration"
         );
         assert!(
-            rt.block_on(impostor.push(&target, Bytes::from(envelope.clone())))
+            rt.block_on(impostor.push(target, Bytes::from(envelope.clone())))
                 .is_err(),
             "impostor {i} could push"
         );
@@ -145,6 +203,58 @@ fn the_push_channel_applies_refuses_authenticates_and_persists() {
     );
     assert_eq!(dp.readyz(), 200);
     assert!(Standalone::eventually(Duration::from_secs(10), || rt
-        .block_on(controller.version(&target))
+        .block_on(controller.version(target))
         .is_ok_and(|v| v.as_deref() == Some(version.as_str()))));
+}
+
+#[test]
+fn a_full_disk_loses_the_saved_copy_not_the_snapshot() {
+    let rig = PushRig::start();
+    let (rt, mut dp, controller, target) = (&rig.rt, rig.dp, &rig.controller, &rig.target);
+    assert!(Standalone::eventually(Duration::from_secs(20), || rt
+        .block_on(controller.version(target))
+        .is_ok_and(|v| v.is_none())));
+
+    // The staging file the dataplane writes is /dev/full: the write fails with ENOSPC, as on
+    // a full disk. The snapshot is still accepted and served; the failure is logged.
+    std::os::unix::fs::symlink("/dev/full", dp.state_dir.join(".snapshot.json.tmp"))
+        .expect("symlink to /dev/full");
+    let api = PartnerApi::new();
+    let (first, envelope) = api.envelope(|m| m);
+    let ack = rt
+        .block_on(controller.push(target, Bytes::from(envelope)))
+        .expect("push");
+    assert!(ack.accepted, "{ack:?}\n{}", dp.log());
+    assert!(Standalone::eventually(Duration::from_secs(10), || api
+        .get()
+        .is_ok_and(|(s, _)| s == 200)));
+    assert!(
+        dp.log().contains(&format!("cannot save snapshot {first}"))
+            && dp.log().contains("No space left on device"),
+        "{}",
+        dp.log()
+    );
+    assert!(!dp.state_dir.join("snapshot.json").exists());
+
+    // Space again: the next snapshot is saved, and a restart serves it.
+    let (second, envelope) = api.envelope(|m| {
+        m.edit("Listener", "api", |l| {
+            l["spec"]["rules"][0]["requestHeaders"] =
+                serde_json::json!({"presets": ["NginxSslClient"]})
+        })
+    });
+    assert_ne!(first, second);
+    let ack = rt
+        .block_on(controller.push(target, Bytes::from(envelope)))
+        .expect("push");
+    assert!(ack.accepted, "{ack:?}");
+    dp.restart();
+    assert!(
+        Standalone::eventually(Duration::from_secs(20), || rt
+            .block_on(controller.version(target))
+            .is_ok_and(|v| v.as_deref() == Some(second.as_str()))),
+        "{}",
+        dp.log()
+    );
+    assert_eq!(api.get().map(|(s, _)| s), Ok(200));
 }
