@@ -2,7 +2,10 @@
 //! good, revoked, a cold cache that waits instead of failing, one request per certificate
 //! however many handshakes, and both failure policies when the responder is gone.
 
+use std::io::{Read, Write};
+use std::net::TcpListener;
 use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use portcullis_tests::backend::EchoBackend;
 use portcullis_tests::client::{assert_failure_policies, curl, rustls_get_as};
@@ -252,4 +255,76 @@ fn server_certificate_is_stapled() {
     let out = s_client();
     assert!(out.contains("Cert Status: good"), "{out}");
     assert!(responder.requests_for(&server) >= 1);
+}
+
+/// A fake OCSP responder on 127.0.0.1 for `limit`: `answer` is what it writes after reading a
+/// request (`None`: it reads and then holds the connection, never answering). Returns its URL.
+fn fake_responder(answer: Option<Vec<u8>>, limit: Duration) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    listener.set_nonblocking(true).expect("nonblocking");
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + limit;
+        let mut held = Vec::new();
+        while Instant::now() < deadline {
+            let Ok((mut stream, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            let _ = stream.set_nonblocking(false);
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            match &answer {
+                Some(body) => {
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(body);
+                }
+                None => held.push(stream),
+            }
+        }
+    });
+    url
+}
+
+/// A responder that accepts and never answers is given up on after the fetch timeout (5 s),
+/// and one that answers garbage is not believed; each failure policy then decides.
+#[test]
+fn hung_and_garbage_responders_are_bounded_and_judged_by_the_policy() {
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let hung = int.client_with_ocsp("hung", &fake_responder(None, Duration::from_secs(90)));
+    let junk = int.client_with_ocsp(
+        "junk",
+        &fake_responder(
+            Some(b"\x30\x03\x0a\x01\x00garbage".to_vec()),
+            Duration::from_secs(90),
+        ),
+    );
+    let (_gw, port, server_root, _dir) = ocsp_gateway(&root, &int);
+    let get = |host: &str, leaf: &Leaf| {
+        rustls_get_as(port, host, "/", &server_root.pem(), leaf, &[&int]).expect("request")
+    };
+
+    let started = Instant::now();
+    let closed = get("closed.example", &hung);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(9),
+        "a hung responder held the request {waited:?}"
+    );
+    assert_failure_policies(
+        closed,
+        get("open.example", &hung),
+        "OCSP responder unreachable",
+    );
+    assert_failure_policies(
+        get("closed.example", &junk),
+        get("open.example", &junk),
+        "invalid OCSP response",
+    );
 }
