@@ -64,6 +64,8 @@ fn routes_pick_backends_and_failures_have_clear_statuses() {
         rule("PathPrefix", "/tls", "svc-c", https("backend-ca")),
         rule("PathPrefix", "/empty", "svc-empty", None),
         rule("PathPrefix", "/dead", "svc-dead", None),
+        rule("PathPrefix", "/half", "svc-half", None),
+        rule("PathPrefix", "/all-dead", "svc-all-dead", None),
         rule("PathPrefix", "/sleep", "svc-a", Some(json!({"requestTimeoutSeconds": 1}))),
     ]}});
     let mut m = Manifests::new()
@@ -77,6 +79,9 @@ fn routes_pick_backends_and_failures_have_clear_statuses() {
         service("svc-b", b.addr.port(), &["127.0.0.1"]),
         service("svc-c", c.addr.port(), &["127.0.0.1"]),
         service("svc-dead", dead_port, &["127.0.0.1"]),
+        // 127.0.0.3 has nothing on a's port: connections to it are refused.
+        service("svc-half", a.addr.port(), &["127.0.0.1", "127.0.0.3"]),
+        service("svc-all-dead", dead_port, &["127.0.0.3", "127.0.0.4"]),
     ]
     .into_iter()
     .flatten()
@@ -87,20 +92,23 @@ fn routes_pick_backends_and_failures_have_clear_statuses() {
     m.write(dir.path());
     let gw = Standalone::start(dir.path(), &[port]);
 
-    let get = |host: &str, path: &str| -> (u16, Value) {
-        let (_, out, _) = curl(&[
-            "-H",
-            &format!("Host: {host}"),
-            "-w",
-            "\n%{http_code}",
-            &format!("http://127.0.0.1:{port}{path}"),
-        ]);
+    let request = |host: &str, path: &str, extra: &[&str]| -> (u16, Value) {
+        let mut args = vec![
+            "-H".to_owned(),
+            format!("Host: {host}"),
+            "-w".into(),
+            "\n%{http_code}".into(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(format!("http://127.0.0.1:{port}{path}"));
+        let (_, out, _) = curl(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let (body, code) = out.rsplit_once('\n').unwrap_or(("", "0"));
         (
             code.parse().unwrap_or(0),
             serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())),
         )
     };
+    let get = |host: &str, path: &str| request(host, path, &[]);
     let server = |v: &Value| v["server"].as_str().unwrap_or_default().to_owned();
 
     let (code, v) = get("app.example", "/api/exact");
@@ -161,4 +169,26 @@ fn routes_pick_backends_and_failures_have_clear_statuses() {
     assert_eq!(get("app.example", "/empty").0, 503);
     assert_eq!(get("app.example", "/dead").0, 502);
     assert_eq!(get("app.example", "/sleep/3000").0, 504);
+
+    // One endpoint of two refuses connections: requests that can be replayed (idempotent,
+    // no body) go to the other and all succeed; a POST with a body is never sent twice, so
+    // those that drew the dead endpoint get 502.
+    for i in 0..6 {
+        let (code, v) = get("app.example", "/half");
+        assert_eq!(
+            (i, code, server(&v)),
+            (i, 200, a.addr.to_string()),
+            "{}",
+            gw.access_log()
+        );
+    }
+    let posts: Vec<u16> = (0..4)
+        .map(|_| request("app.example", "/half", &["-d", "payload"]).0)
+        .collect();
+    assert!(
+        posts.contains(&200) && posts.contains(&502),
+        "POSTs through half-dead endpoints: {posts:?}"
+    );
+    // Every endpoint dead: each is tried once, then 502.
+    assert_eq!(get("app.example", "/all-dead").0, 502);
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -129,31 +130,67 @@ impl BackendPool {
         Some(self.endpoints[i].clone())
     }
 
-    /// Sends `req` (its URI's path and query are kept) to the next endpoint.
+    /// Sends `req` (its URI's path and query are kept) to the next endpoint. A request that
+    /// never reached its endpoint (the connection could not be made) goes to the next one when
+    /// it can be replayed: an idempotent method (RFC 9110 section 9.2.2) without a body. At
+    /// most [`MAX_ATTEMPTS`] endpoints, each once; a request that reached one is never sent
+    /// twice.
     pub async fn send(
         &self,
         mut req: Request<Body>,
     ) -> Result<(Endpoint, Response<Incoming>), BackendError> {
-        let endpoint = self
-            .pick()
-            .ok_or_else(|| BackendError::NoEndpoints(self.name.clone()))?;
         let path = req
             .uri()
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_owned();
-        *req.uri_mut() = Uri::builder()
-            .scheme(self.scheme)
-            .authority(endpoint.connect_authority())
-            .path_and_query(path)
-            .build()
-            .map_err(|e| BackendError::Failed(self.name.clone(), e.to_string()))?;
-        match tokio::time::timeout(self.timeout, self.client.request(req)).await {
-            Err(_) => Err(BackendError::Timeout(self.name.clone(), self.timeout)),
-            Ok(Err(e)) => Err(BackendError::Failed(self.name.clone(), error_chain(&e))),
-            Ok(Ok(resp)) => Ok((endpoint, resp)),
+        let replayable =
+            self.endpoints.len() > 1 && req.method().is_idempotent() && req.body().is_end_stream();
+        // What a replay needs, taken only when one is possible.
+        let replay =
+            replayable.then(|| (req.method().clone(), req.version(), req.headers().clone()));
+        let mut attempts = if replayable {
+            self.endpoints.len().min(MAX_ATTEMPTS)
+        } else {
+            1
+        };
+        loop {
+            let endpoint = self
+                .pick()
+                .ok_or_else(|| BackendError::NoEndpoints(self.name.clone()))?;
+            *req.uri_mut() = Uri::builder()
+                .scheme(self.scheme)
+                .authority(endpoint.connect_authority())
+                .path_and_query(path.as_str())
+                .build()
+                .map_err(|e| BackendError::Failed(self.name.clone(), e.to_string()))?;
+            let err = match tokio::time::timeout(self.timeout, self.client.request(req)).await {
+                Err(_) => return Err(BackendError::Timeout(self.name.clone(), self.timeout)),
+                Ok(Ok(resp)) => return Ok((endpoint, resp)),
+                Ok(Err(e)) => e,
+            };
+            attempts -= 1;
+            match &replay {
+                Some((method, version, headers)) if err.is_connect() && attempts > 0 => {
+                    let mut next = Request::new(empty());
+                    *next.method_mut() = method.clone();
+                    *next.version_mut() = *version;
+                    *next.headers_mut() = headers.clone();
+                    req = next;
+                }
+                _ => return Err(BackendError::Failed(self.name.clone(), error_chain(&err))),
+            }
         }
     }
+}
+
+/// Endpoints one request may try when connections fail (see [`BackendPool::send`]).
+const MAX_ATTEMPTS: usize = 3;
+
+fn empty() -> Body {
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn client_config(
