@@ -96,6 +96,11 @@ impl Standalone {
         gw
     }
 
+    /// The gateway's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the gateway wrote on stderr (its operational log).
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr).unwrap_or_default()
