@@ -151,3 +151,20 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Asserts that `logs` hold no part of any of `keys` (PEM): no 24-character run of a key's
+/// base64 body, which would show it leaked in part or whole, and no PEM key header.
+pub fn assert_no_key_material(logs: &str, keys: &[&str]) {
+    for key in keys {
+        let body: String = key.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(body.len() >= 24, "not a PEM key: {key:?}");
+        for chunk in body.as_bytes().chunks(24).filter(|c| c.len() == 24) {
+            let chunk = String::from_utf8_lossy(chunk);
+            assert!(
+                !logs.contains(chunk.as_ref()),
+                "key material in a log: {chunk}"
+            );
+        }
+    }
+    assert!(!logs.contains("PRIVATE KEY"), "a PEM key header in a log");
+}

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use portcullis_tests::backend::EchoBackend;
 use portcullis_tests::client::curl;
 use portcullis_tests::cluster::TestCluster;
-use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::gateway::{Standalone, assert_no_key_material, free_port};
 use portcullis_tests::incluster::{
     Controller, Dataplane, SYSTEM_NAMESPACE, conditions, controller_kubeconfig, has_condition,
     install_crds, push_service,
@@ -253,6 +253,14 @@ fn kubectl_applied_resources_serve_through_a_dataplane_and_rotate() {
         env.curl(&a.client, &a.int, "/"),
         400,
         "the old CA still admits"
+    );
+
+    // Neither process logged key material: not the Listener's server key (in a Secret the
+    // controller read and pushed), nor the push channel's key (which the controller made).
+    let push_key = std::fs::read_to_string(dp.tls_dir.join("tls.key")).expect("push key");
+    assert_no_key_material(
+        &[controller.log(), dp.log()].join("\n"),
+        &[env.server.key_pem(), &push_key],
     );
     drop(controller);
 }
