@@ -31,6 +31,38 @@ fn client(ca: &Ca, leaf: &Leaf) -> PushClient {
     .expect("push client")
 }
 
+/// Sends the headers and the first half of a PUT of `envelope` to the dataplane's push
+/// channel, as the controller would, then drops the connection: the controller killed
+/// mid-push.
+fn cut_off_push(dp: &Dataplane, push_ca: &Ca, envelope: &[u8]) {
+    use std::io::Write as _;
+    let leaf = push_ca.client_named(dataplane::push::CONTROLLER_NAME);
+    let config = portcullis_tests::client::rustls_config(
+        &push_ca.pem(),
+        Some(portcullis_tests::client::Identity {
+            chain_pem: &leaf.pem(),
+            key_pem: leaf.key_pem(),
+        }),
+    )
+    .expect("client config");
+    let name =
+        rustls::pki_types::ServerName::try_from(dataplane::push::DATAPLANE_NAME).expect("name");
+    let conn = rustls::ClientConnection::new(config, name).expect("client");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", dp.push_port)).expect("connect");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let head = format!(
+        "PUT /v1/snapshot HTTP/1.1\r\nHost: dataplane\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        envelope.len()
+    );
+    tls.write_all(head.as_bytes()).expect("headers");
+    tls.write_all(&envelope[..envelope.len() / 2])
+        .expect("half the body");
+    tls.flush().expect("flush");
+    // Give the dataplane the half it will get, then vanish without a close_notify.
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = tls.sock.shutdown(std::net::Shutdown::Both);
+}
+
 /// A dataplane with push certificates from a fresh push CA, and the controller's push client.
 struct PushRig {
     rt: tokio::runtime::Runtime,
@@ -165,6 +197,26 @@ fn the_push_channel_applies_refuses_authenticates_and_persists() {
         "{ack:?}"
     );
     assert_eq!(ack.version.as_deref(), Some(version.as_str()));
+    assert_eq!(get().map(|(s, _)| s), Ok(200));
+
+    // The controller dies halfway through sending a new snapshot: the dataplane never sees
+    // the rest, applies nothing, and the last good snapshot keeps serving.
+    let (other, other_envelope) = api.envelope(|m| {
+        m.edit("Listener", "api", |l| {
+            l["spec"]["rules"][0]["requestHeaders"] =
+                serde_json::json!({"presets": ["NginxSslClient"]})
+        })
+    });
+    cut_off_push(&dp, push_ca, &other_envelope);
+    // The dataplane has had the broken connection for a while; nothing may apply it later.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        rt.block_on(controller.version(target)).expect("version"),
+        Some(version.clone()),
+        "{}",
+        dp.log()
+    );
+    assert!(!dp.log().contains(&other), "{}", dp.log());
     assert_eq!(get().map(|(s, _)| s), Ok(200));
 
     // Nobody else gets in: no certificate, the dataplane's own certificate (serverAuth
