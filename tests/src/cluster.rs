@@ -18,6 +18,7 @@ pub struct TestCluster {
     bin: PathBuf,
     kine: Child,
     apiserver: Child,
+    apiserver_args: Vec<String>,
     /// The API server's URL.
     pub url: String,
 }
@@ -46,30 +47,22 @@ impl TestCluster {
         std::fs::write(pki.join("sa.pub"), sa.public_key_pem()).expect("write sa.pub");
         let url = format!("https://127.0.0.1:{api_port}");
         let p = |f: &str| pki.join(f).display().to_string();
-        let apiserver = Command::new(bin.join("kube-apiserver"))
-            .arg(format!("--etcd-servers=http://127.0.0.1:{etcd_port}"))
-            .arg(format!("--cert-dir={}", p("serving")))
-            .arg(format!("--secure-port={api_port}"))
-            .args(["--bind-address=127.0.0.1", "--advertise-address=127.0.0.1"])
-            .args([
-                "--service-cluster-ip-range=10.0.0.0/24",
-                "--allow-privileged=true",
-            ])
-            .args([
-                "--disable-admission-plugins=ServiceAccount",
-                "--authorization-mode=RBAC",
-            ])
-            .arg(format!("--service-account-issuer={url}/"))
-            .arg(format!("--service-account-key-file={}", p("sa.pub")))
-            .arg(format!(
-                "--service-account-signing-key-file={}",
-                p("sa.key")
-            ))
-            .arg(format!("--client-ca-file={}", p("client-ca.crt")))
-            .stdout(log(dir.path(), "apiserver.log"))
-            .stderr(log(dir.path(), "apiserver.log"))
-            .spawn()
-            .expect("start kube-apiserver");
+        let apiserver_args = vec![
+            format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+            format!("--cert-dir={}", p("serving")),
+            format!("--secure-port={api_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--allow-privileged=true".into(),
+            "--disable-admission-plugins=ServiceAccount".into(),
+            "--authorization-mode=RBAC".into(),
+            format!("--service-account-issuer={url}/"),
+            format!("--service-account-key-file={}", p("sa.pub")),
+            format!("--service-account-signing-key-file={}", p("sa.key")),
+            format!("--client-ca-file={}", p("client-ca.crt")),
+        ];
+        let apiserver = spawn_apiserver(&bin, dir.path(), &apiserver_args);
         let kubeconfig = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {url}\n    insecure-skip-tls-verify: true\n\
              users:\n- name: admin\n  user:\n    client-certificate: {admin_crt}\n    client-key: {admin_key}\n\
@@ -81,10 +74,22 @@ impl TestCluster {
             bin,
             kine,
             apiserver,
+            apiserver_args,
             url,
         };
         cluster.wait_ready(Duration::from_secs(120));
         cluster
+    }
+
+    /// Stops kube-apiserver (SIGKILL, by its PID), waits `down`, starts it again with the
+    /// same flags, storage and serving certificate, and waits until it is ready: clients see
+    /// their connections and watches break and must resume.
+    pub fn restart_apiserver(&mut self, down: Duration) {
+        let _ = self.apiserver.kill();
+        let _ = self.apiserver.wait();
+        std::thread::sleep(down);
+        self.apiserver = spawn_apiserver(&self.bin, self.dir.path(), &self.apiserver_args);
+        self.wait_ready(Duration::from_secs(120));
     }
 
     /// Runs kubectl against this cluster.
@@ -146,6 +151,15 @@ impl Drop for TestCluster {
             let _ = child.wait();
         }
     }
+}
+
+fn spawn_apiserver(bin: &Path, dir: &Path, args: &[String]) -> Child {
+    Command::new(bin.join("kube-apiserver"))
+        .args(args)
+        .stdout(log(dir, "apiserver.log"))
+        .stderr(log(dir, "apiserver.log"))
+        .spawn()
+        .expect("start kube-apiserver")
 }
 
 /// The cache directory with kube-apiserver, kubectl and kine, building them on first use.

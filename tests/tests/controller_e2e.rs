@@ -343,3 +343,41 @@ fn traffic_survives_the_controller_and_a_standby_takes_over() {
     assert_eq!(dp.readyz(), 200);
     assert_eq!(env.curl(&a.client, &a.int, "/"), 400);
 }
+
+/// The API server restarts under a running controller: its watches resume, and a change made
+/// right after the restart, before they have, is not lost.
+#[test]
+fn watches_resume_after_an_apiserver_restart_and_no_update_is_lost() {
+    let mut env = Env::start();
+    let dp = Dataplane::start(env.path(), 0);
+    dp.register(&env.cluster, 0);
+    let controller = Controller::start(&env.kubeconfig, env.path(), 0);
+    dp.mount_push_secret(&env.cluster);
+    let a = partner("Alpha");
+    env.apply(&env.manifests(&a.bundle));
+    assert!(
+        eventually(Duration::from_secs(60), || env.curl(&a.client, &a.int, "/")
+            == 200),
+        "controller:\n{}\ndataplane:\n{}",
+        controller.log(),
+        dp.log()
+    );
+
+    env.cluster.restart_apiserver(Duration::from_secs(3));
+    let b = partner("Bravo");
+    let changed = Instant::now();
+    env.set_ca(&b.bundle);
+    assert!(
+        eventually(Duration::from_secs(60), || env.curl(&b.client, &b.int, "/")
+            == 200),
+        "the change made after the restart was not served; controller:\n{}",
+        controller.log()
+    );
+    eprintln!("served {:?} after the change", changed.elapsed());
+    assert_eq!(
+        env.curl(&a.client, &a.int, "/"),
+        400,
+        "the old CA still admits"
+    );
+    drop(controller);
+}
