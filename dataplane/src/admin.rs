@@ -1,10 +1,13 @@
 //! A small HTTP server for probes and metrics, shared by the dataplane and the controller.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// An answer: status code, content type and body.
 pub type Answer = (u16, &'static str, String);
@@ -20,6 +23,15 @@ pub fn metric_header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// Time a client of the admin port has to send its request headers (and, kept alive, its
+/// next request's). Probes and scrapes send theirs at once; a slow client must not hold a
+/// descriptor.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Admin connections served at once; more are closed at once. Kubelet probes and a few
+/// Prometheus scrapers need a handful; a flood must not take the process's descriptors.
+pub const MAX_CONNECTIONS: usize = 64;
+
 /// Serves `GET` requests on `listener`, answering each path with `handler`, until the task is
 /// dropped.
 pub async fn serve<F>(listener: TcpListener, handler: F)
@@ -27,11 +39,23 @@ where
     F: Fn(&str) -> Answer + Send + Sync + 'static,
 {
     let handler = Arc::new(handler);
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of descriptors and the like: back off instead of spinning.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
             continue;
         };
-        let handler = handler.clone();
+        let (handler, http) = (handler.clone(), http.clone());
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
@@ -45,9 +69,10 @@ where
                     );
                     async move { Ok::<_, std::convert::Infallible>(resp) }
                 });
-            let _ = hyper::server::conn::http1::Builder::new()
+            let _ = http
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                 .await;
+            drop(permit);
         });
     }
 }

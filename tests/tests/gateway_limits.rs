@@ -418,3 +418,40 @@ fn absurd_client_chains_are_refused_before_chain_building() {
 
     assert_eq!(env.get(&env.good()), Ok(200));
 }
+
+/// The admin port (probes, metrics) has its own fixed bounds: 64 connections at once (more
+/// are closed at once) and 10 s to send request headers.
+#[test]
+fn the_admin_port_bounds_slow_and_excess_clients() {
+    let env = Env::start();
+    let connect = || {
+        let s = TcpStream::connect(env.gw.admin).expect("connect admin");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        s
+    };
+    let mut held: Vec<TcpStream> = (0..dataplane::admin::MAX_CONNECTIONS)
+        .map(|_| connect())
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut connect(), Duration::from_secs(20));
+    assert!(closed, "a connection over the admin limit stayed open");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "closed after {:?}: by the header timeout, not the limit",
+        started.elapsed()
+    );
+    // The held ones send nothing: the header timeout closes them.
+    let (_, closed) = read_until_closed(&mut held[0], Duration::from_secs(20));
+    assert!(closed, "a silent admin connection stayed open");
+    drop(held);
+    assert!(
+        Standalone::eventually(Duration::from_secs(10), || env
+            .gw
+            .metric("portcullis_open_connections")
+            == 0.0
+            && env.gw.metric("portcullis_config_version") >= 1.0),
+        "the admin port does not answer after the flood"
+    );
+}
