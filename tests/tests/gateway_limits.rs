@@ -41,6 +41,7 @@ struct Env {
     client: Leaf,
     server_root: Ca,
     port: u16,
+    tcp_port: u16,
     gw: Standalone,
     _dir: tempfile::TempDir,
     _backend: EchoBackend,
@@ -57,15 +58,25 @@ impl Env {
         let port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
         let bundle = format!("{}{}", root.pem(), int.pem());
+        // The same host on a second port as a TLS passthrough listener (bytes relayed).
+        let tcp_port = free_port();
         Manifests::secure_example(bundle.as_bytes(), &server, port, backend.addr.port())
+            .with(
+                serde_json::json!({"apiVersion": "portcullis.io/v1alpha1", "kind": "Listener",
+                "metadata": {"name": "tcp", "namespace": "default"},
+                "spec": {"protocol": "TLS", "port": tcp_port, "hostnames": ["secure.example"],
+                         "sslCertificate": {"name": "gw-tls"}, "sslProfile": {"name": "partner"},
+                         "rules": [{"backend": {"service": "echo", "port": 80}}]}}),
+            )
             .write(dir.path());
-        let gw = Standalone::start_with(dir.path(), &[port], &LIMITS);
+        let gw = Standalone::start_with(dir.path(), &[port, tcp_port], &LIMITS);
         Self {
             root,
             int,
             client,
             server_root,
             port,
+            tcp_port,
             gw,
             _dir: dir,
             _backend: backend,
@@ -89,14 +100,23 @@ impl Env {
         )
     }
 
-    /// A TLS connection to the gateway, handshake done.
+    /// A TLS connection to the gateway's HTTPS port, handshake done.
     fn connect(
         &self,
         config: &Arc<rustls::ClientConfig>,
     ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+        self.connect_to(self.port, config)
+    }
+
+    /// A TLS connection to `port`, handshake done.
+    fn connect_to(
+        &self,
+        port: u16,
+        config: &Arc<rustls::ClientConfig>,
+    ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
         let name = ServerName::try_from("secure.example").expect("name");
         let conn = rustls::ClientConnection::new(config.clone(), name).expect("client");
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         tcp.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
         let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -454,4 +474,35 @@ fn the_admin_port_bounds_slow_and_excess_clients() {
             && env.gw.metric("portcullis_config_version") >= 1.0),
         "the admin port does not answer after the flood"
     );
+}
+
+/// A TLS passthrough connection is closed after the idle timeout (1 s here) with no bytes
+/// moving either way, and kept while they move, however slowly.
+#[test]
+fn an_idle_passthrough_connection_is_closed_and_a_slow_one_is_not() {
+    let env = Env::start();
+    let good = env.good();
+
+    let mut idle = env.connect_to(env.tcp_port, &good);
+    idle.sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(10));
+    assert!(closed, "an idle passthrough connection stayed open");
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    assert!(env.closed_by("IdleTimeout") >= 1.0);
+
+    // A body dripped one byte every 300 ms for 3 s: bytes move, so the relay stays.
+    let mut slow = env.connect_to(env.tcp_port, &good);
+    slow.write_all(b"POST /upload HTTP/1.1\r\nHost: secure.example\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
+        .expect("head");
+    for _ in 0..10 {
+        std::thread::sleep(Duration::from_millis(300));
+        slow.write_all(b"x").expect("a byte of the body");
+    }
+    let mut response = Vec::new();
+    let _ = slow.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
 }

@@ -24,7 +24,7 @@ pub struct Limits {
     /// connection (haproxy's `timeout http-request`, nginx's `client_header_timeout`).
     pub header_timeout: Duration,
     /// A connection with no request in flight and no bytes moving for this long is closed
-    /// (HTTP/2: GOAWAY).
+    /// (HTTP/2: GOAWAY); a TLS passthrough connection with no bytes moving either way.
     pub idle_timeout: Duration,
     /// Bytes of request line and headers (HTTP/1.1), of the header list (HTTP/2); more is
     /// answered 431.
@@ -134,19 +134,20 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// A connection's byte stream, recording each read and write in its [`Activity`].
-pub struct Tracked<I> {
+/// A connection's byte stream (plain or TLS), recording each read and write in its
+/// [`Activity`], for the idle timeout.
+pub struct TrackedIo<T> {
     /// The stream.
-    pub inner: I,
+    pub inner: T,
     /// Where reads and writes are recorded.
     pub activity: Arc<Activity>,
 }
 
-impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Tracked<I> {
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for TrackedIo<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
@@ -157,7 +158,7 @@ impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for Tracked<I> {
     }
 }
 
-impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Tracked<I> {
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for TrackedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -169,23 +170,6 @@ impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for Tracked<I> {
             this.activity.touch();
         }
         polled
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if polled.is_ready() {
-            this.activity.touch();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {

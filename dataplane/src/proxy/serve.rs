@@ -19,7 +19,7 @@ use super::compiled::{CompiledPort, CompiledServer, CompiledSnapshot};
 use super::fetch::RevocationClient;
 use super::http::{ConnCtx, handle};
 use super::identity::ClientCertificate;
-use super::limits::{Activity, Limits, Tracked, http_builder};
+use super::limits::{Activity, Limits, TrackedIo, http_builder};
 use super::telemetry::Telemetry;
 use crate::config::Protocol;
 
@@ -145,7 +145,7 @@ async fn connection(
             ocsp: ocsp.clone(),
             activity: Arc::new(Activity::default()),
         });
-        serve_http(TokioIo::new(stream), ctx, http, &shared.limits).await;
+        serve_http(stream, ctx, http, &shared.limits).await;
         return;
     }
     let handshake_timeout = shared.limits.handshake_timeout;
@@ -231,7 +231,7 @@ async fn connection(
             }));
             return;
         }
-        tcp_proxy(tls, &server, peer, &info, telemetry).await;
+        tcp_proxy(tls, &server, peer, &info, telemetry, &shared.limits).await;
         return;
     }
     let ctx = Arc::new(ConnCtx {
@@ -243,7 +243,7 @@ async fn connection(
         ocsp: ocsp.clone(),
         activity: Arc::new(Activity::default()),
     });
-    serve_http(TokioIo::new(tls), ctx, http, &shared.limits).await;
+    serve_http(tls, ctx, http, &shared.limits).await;
 }
 
 /// The reason label of a failed handshake.
@@ -267,15 +267,15 @@ fn handshake_failure(e: &std::io::Error) -> &'static str {
 
 /// Serves HTTP on one connection until the client closes it, a limit closes it, or it has been
 /// idle (no request in flight, no bytes moving) for `limits.idle_timeout`.
-async fn serve_http<I>(io: I, ctx: Arc<ConnCtx>, http: &Builder<TokioExecutor>, limits: &Limits)
+async fn serve_http<T>(io: T, ctx: Arc<ConnCtx>, http: &Builder<TokioExecutor>, limits: &Limits)
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let watched = ctx.clone();
-    let io = Tracked {
+    let io = TokioIo::new(TrackedIo {
         inner: io,
         activity: ctx.activity.clone(),
-    };
+    });
     let service = service_fn(move |req| handle(req, ctx.clone()));
     let conn = http.serve_connection(io, service);
     tokio::pin!(conn);
@@ -314,11 +314,12 @@ where
 
 /// TLS listener: the decrypted bytes go to one backend endpoint.
 async fn tcp_proxy(
-    mut tls: tokio_rustls::server::TlsStream<TcpStream>,
+    tls: tokio_rustls::server::TlsStream<TcpStream>,
     server: &CompiledServer,
     peer: SocketAddr,
     info: &TlsInfo,
     telemetry: &Telemetry,
+    limits: &Limits,
 ) {
     let Some(endpoint) = server.routes.first().and_then(|r| r.backend.pick()) else {
         telemetry.access(serde_json::json!({"listener": server.name, "clientIp": peer.ip().to_string(), "error": "no ready endpoints", "sslClientVerify": info.verdict.to_string()}));
@@ -327,10 +328,29 @@ async fn tcp_proxy(
     let started = std::time::Instant::now();
     let (up, down, error) =
         match TcpStream::connect((endpoint.connect_host(), endpoint.port())).await {
-            Ok(mut backend) => match tokio::io::copy_bidirectional(&mut tls, &mut backend).await {
-                Ok((up, down)) => (up, down, None),
-                Err(e) => (0, 0, Some(e.to_string())),
-            },
+            Ok(mut backend) => {
+                let activity = Arc::new(Activity::default());
+                let mut client = TrackedIo {
+                    inner: tls,
+                    activity: activity.clone(),
+                };
+                let relay = tokio::io::copy_bidirectional(&mut client, &mut backend);
+                tokio::pin!(relay);
+                loop {
+                    let idle = activity.idle_for();
+                    if idle >= limits.idle_timeout {
+                        telemetry.closed("IdleTimeout");
+                        break (0, 0, Some("closed: idle timeout".to_owned()));
+                    }
+                    tokio::select! {
+                        result = &mut relay => break match result {
+                            Ok((up, down)) => (up, down, None),
+                            Err(e) => (0, 0, Some(e.to_string())),
+                        },
+                        () = tokio::time::sleep(limits.idle_timeout - idle) => {}
+                    }
+                }
+            }
             Err(e) => (0, 0, Some(e.to_string())),
         };
     telemetry.access(serde_json::json!({
