@@ -148,9 +148,10 @@ async fn connection(
         serve_http(stream, ctx, http, &shared.limits).await;
         return;
     }
-    let handshake_timeout = shared.limits.handshake_timeout;
-    let Ok(Ok(start)) = tokio::time::timeout(
-        handshake_timeout,
+    // One deadline for the whole handshake, ClientHello included.
+    let handshake_deadline = tokio::time::Instant::now() + shared.limits.handshake_timeout;
+    let Ok(Ok(start)) = tokio::time::timeout_at(
+        handshake_deadline,
         LazyConfigAcceptor::new(Acceptor::default(), stream),
     )
     .await
@@ -171,7 +172,8 @@ async fn connection(
         telemetry.handshake(&server.name, "refused", "ListenerRefused");
         return;
     };
-    let tls = match tokio::time::timeout(handshake_timeout, start.into_stream(tls_config)).await {
+    let tls = match tokio::time::timeout_at(handshake_deadline, start.into_stream(tls_config)).await
+    {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             telemetry.handshake(&server.name, "failed", handshake_failure(&e));
