@@ -130,28 +130,37 @@ const DEFAULT_LIMITS: ::dataplane::proxy::Limits = ::dataplane::proxy::Limits::D
 #[derive(clap::Args, Debug)]
 pub struct LimitArgs {
     /// Seconds a client has to complete the TLS handshake.
-    #[arg(long, default_value_t = DEFAULT_LIMITS.handshake_timeout.as_secs())]
+    #[arg(long, default_value_t = DEFAULT_LIMITS.handshake_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub handshake_timeout_seconds: u64,
     /// Seconds a client has to send a request's headers, counted from when the connection
     /// waits for them (for HTTP/1.1 also the wait for the next request on a kept-alive
     /// connection).
-    #[arg(long, default_value_t = DEFAULT_LIMITS.header_timeout.as_secs())]
+    #[arg(long, default_value_t = DEFAULT_LIMITS.header_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub header_timeout_seconds: u64,
     /// Seconds a connection may sit with no request in flight and no bytes moving.
-    #[arg(long, default_value_t = DEFAULT_LIMITS.idle_timeout.as_secs())]
+    #[arg(long, default_value_t = DEFAULT_LIMITS.idle_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout_seconds: u64,
-    /// Bytes of request line and headers; larger requests get 431.
-    #[arg(long, default_value_t = DEFAULT_LIMITS.max_header_bytes)]
+    /// Bytes of request line and headers (at least 8192); larger requests get 431.
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_header_bytes, value_parser = at_least(8192))]
     pub max_header_bytes: usize,
     /// Header fields per HTTP/1.1 request; more get 431.
-    #[arg(long, default_value_t = DEFAULT_LIMITS.max_headers)]
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_headers, value_parser = at_least(1))]
     pub max_headers: usize,
     /// Open client connections on all Listener ports together; more are closed at once.
-    #[arg(long, default_value_t = DEFAULT_LIMITS.max_connections)]
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_connections, value_parser = at_least(1))]
     pub max_connections: usize,
     /// Concurrent streams per HTTP/2 connection.
-    #[arg(long, default_value_t = DEFAULT_LIMITS.max_concurrent_streams)]
+    #[arg(long, default_value_t = DEFAULT_LIMITS.max_concurrent_streams, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_streams: u32,
+}
+
+/// A `usize` flag of at least `min`.
+fn at_least(min: usize) -> impl Fn(&str) -> Result<usize, String> + Clone {
+    move |s| match s.parse::<usize>() {
+        Ok(n) if n >= min => Ok(n),
+        Ok(n) => Err(format!("{n} is below the minimum, {min}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl From<LimitArgs> for ::dataplane::proxy::Limits {
