@@ -1,5 +1,6 @@
 //! A small HTTP server for probes and metrics, shared by the dataplane and the controller.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,21 @@ pub const PROMETHEUS: &str = "text/plain; version=0.0.4";
 pub fn metric_header(out: &mut String, name: &str, kind: &str, help: &str) {
     use std::fmt::Write as _;
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Writes counter `name` with one sample per entry of `counts`, each labelled `label`.
+pub fn labelled_counter(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    counts: &BTreeMap<&'static str, u64>,
+) {
+    use std::fmt::Write as _;
+    metric_header(out, name, "counter", help);
+    for (value, n) in counts {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {n}");
+    }
 }
 
 /// Time a client of the admin port has to send its request headers (and, kept alive, its

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use dataplane::admin::metric_header as header;
+use dataplane::admin::{labelled_counter, metric_header as header};
 
 /// Upper bounds of the reconcile-duration histogram, in seconds.
 const BUCKETS: [f64; 8] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0];
@@ -85,18 +85,13 @@ impl Metrics {
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        header(
+        labelled_counter(
             &mut out,
             "portcullis_controller_reconciles_total",
-            "counter",
             "Reconciles by result (ok, invalid, error).",
+            "result",
+            &lock(&self.reconciles),
         );
-        for (result, n) in lock(&self.reconciles).iter() {
-            let _ = writeln!(
-                out,
-                "portcullis_controller_reconciles_total{{result=\"{result}\"}} {n}"
-            );
-        }
         header(
             &mut out,
             "portcullis_controller_reconcile_duration_seconds",
@@ -130,18 +125,13 @@ impl Metrics {
                 "portcullis_controller_diagnostics{{severity=\"{severity}\",reason=\"{reason}\"}} {n}"
             );
         }
-        header(
+        labelled_counter(
             &mut out,
             "portcullis_controller_pushes_total",
-            "counter",
             "Snapshot pushes by the dataplane's answer (acked, rejected, unreachable).",
+            "result",
+            &lock(&self.pushes),
         );
-        for (result, n) in lock(&self.pushes).iter() {
-            let _ = writeln!(
-                out,
-                "portcullis_controller_pushes_total{{result=\"{result}\"}} {n}"
-            );
-        }
         for (name, help, value) in [
             (
                 "portcullis_controller_snapshot_bytes",

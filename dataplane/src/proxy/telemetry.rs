@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::time::Duration;
 
-use crate::admin::metric_header as header;
+use crate::admin::{labelled_counter, metric_header as header};
 
 /// Upper bounds of the duration histograms, seconds.
 const BUCKETS: [f64; 11] = [
@@ -265,18 +265,13 @@ impl Telemetry {
                 &format!("listener=\"{l}\""),
             );
         }
-        header(
+        labelled_counter(
             &mut out,
             "portcullis_ocsp_requests_total",
-            "counter",
             "OCSP requests to responders by result.",
+            "result",
+            &lock(&self.ocsp_requests),
         );
-        for (result, n) in lock(&self.ocsp_requests).iter() {
-            let _ = writeln!(
-                out,
-                "portcullis_ocsp_requests_total{{result=\"{result}\"}} {n}"
-            );
-        }
         header(
             &mut out,
             "portcullis_ocsp_request_duration_seconds",
@@ -297,18 +292,13 @@ impl Telemetry {
                 self.ocsp_cache[i].load(Ordering::Relaxed)
             );
         }
-        header(
+        labelled_counter(
             &mut out,
             "portcullis_crl_downloads_total",
-            "counter",
             "CRL downloads from distribution points by result.",
+            "result",
+            &lock(&self.crl_downloads),
         );
-        for (result, n) in lock(&self.crl_downloads).iter() {
-            let _ = writeln!(
-                out,
-                "portcullis_crl_downloads_total{{result=\"{result}\"}} {n}"
-            );
-        }
         let now = super::serve::unix_now();
         let expiries = lock(&self.expiries).clone();
         header(
@@ -355,18 +345,13 @@ impl Telemetry {
                 );
             }
         }
-        header(
+        labelled_counter(
             &mut out,
             "portcullis_connections_closed_by_limit_total",
-            "counter",
             "Client connections a limit closed: ConnectionLimit, HeaderTimeout, IdleTimeout, HeadersTooLarge.",
+            "limit",
+            &lock(&self.closed),
         );
-        for (limit, n) in lock(&self.closed).iter() {
-            let _ = writeln!(
-                out,
-                "portcullis_connections_closed_by_limit_total{{limit=\"{limit}\"}} {n}"
-            );
-        }
         let gauges = [
             (
                 "portcullis_open_connections",
