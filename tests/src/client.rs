@@ -4,6 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
@@ -116,6 +117,26 @@ pub fn curl(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// A rustls client configuration trusting `root_pem`, presenting `leaf` followed by the
+/// certificates of `intermediates`.
+pub fn config_as(
+    root_pem: &str,
+    leaf: &crate::pki::Leaf,
+    intermediates: &[&crate::pki::Ca],
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let mut chain = leaf.pem();
+    for ca in intermediates {
+        chain.push_str(&ca.pem());
+    }
+    rustls_config(
+        root_pem,
+        Some(Identity {
+            chain_pem: &chain,
+            key_pem: leaf.key_pem(),
+        }),
+    )
+}
+
 /// [`rustls_get`] presenting `leaf` followed by the certificates of `intermediates`.
 pub fn rustls_get_as(
     port: u16,
@@ -125,20 +146,74 @@ pub fn rustls_get_as(
     leaf: &crate::pki::Leaf,
     intermediates: &[&crate::pki::Ca],
 ) -> Result<(u16, String), String> {
-    let mut chain = leaf.pem();
-    for ca in intermediates {
-        chain.push_str(&ca.pem());
+    let config = config_as(root_pem, leaf, intermediates)?;
+    rustls_request(&config, port, sni, path).map(|(status, body, _)| (status, body))
+}
+
+/// Client threads sending requests as fast as they can until stopped (or `limit` passes).
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    workers: Vec<std::thread::JoinHandle<LoadResult>>,
+}
+
+/// What a [`Load`] saw.
+#[derive(Debug, Default)]
+pub struct LoadResult {
+    /// Requests answered as expected.
+    pub ok: u64,
+    /// Requests that were not.
+    pub failed: u64,
+    /// What the first few failures were.
+    pub first_failures: Vec<String>,
+}
+
+impl Load {
+    /// Starts `threads` threads, each calling `request(thread, n)` for its n-th request; `Ok`
+    /// counts as answered as expected, `Err` says what went wrong.
+    pub fn start(
+        threads: usize,
+        limit: Duration,
+        request: impl Fn(usize, u64) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        let (stop, request) = (Arc::new(AtomicBool::new(false)), Arc::new(request));
+        let deadline = std::time::Instant::now() + limit;
+        let workers = (0..threads)
+            .map(|t| {
+                let (stop, request) = (stop.clone(), request.clone());
+                std::thread::spawn(move || {
+                    let mut seen = LoadResult::default();
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) && std::time::Instant::now() < deadline {
+                        match request(t, n) {
+                            Ok(()) => seen.ok += 1,
+                            Err(e) => {
+                                seen.failed += 1;
+                                if seen.first_failures.len() < 5 {
+                                    seen.first_failures.push(e);
+                                }
+                            }
+                        }
+                        n += 1;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        Self { stop, workers }
     }
-    rustls_get(
-        port,
-        sni,
-        path,
-        root_pem,
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: leaf.key_pem(),
-        }),
-    )
+
+    /// Stops the threads and adds up what they saw (the first five failures of each).
+    pub fn stop(self) -> LoadResult {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut total = LoadResult::default();
+        for worker in self.workers {
+            let seen = worker.join().expect("load thread");
+            total.ok += seen.ok;
+            total.failed += seen.failed;
+            total.first_failures.extend(seen.first_failures);
+        }
+        total
+    }
 }
 
 /// Asserts what each revocation failure policy answers when the status cannot be established

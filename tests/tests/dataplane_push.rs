@@ -37,14 +37,8 @@ fn client(ca: &Ca, leaf: &Leaf) -> PushClient {
 fn cut_off_push(dp: &Dataplane, push_ca: &Ca, envelope: &[u8]) {
     use std::io::Write as _;
     let leaf = push_ca.client_named(dataplane::push::CONTROLLER_NAME);
-    let config = portcullis_tests::client::rustls_config(
-        &push_ca.pem(),
-        Some(portcullis_tests::client::Identity {
-            chain_pem: &leaf.pem(),
-            key_pem: leaf.key_pem(),
-        }),
-    )
-    .expect("client config");
+    let config =
+        portcullis_tests::client::config_as(&push_ca.pem(), &leaf, &[]).expect("client config");
     let name =
         rustls::pki_types::ServerName::try_from(dataplane::push::DATAPLANE_NAME).expect("name");
     let conn = rustls::ClientConnection::new(config, name).expect("client");

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::{Identity, rustls_config};
+use portcullis_tests::client::config_as;
 use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf, rcgen};
@@ -83,21 +83,14 @@ impl Env {
         }
     }
 
-    /// A client presenting `chain_pem` (leaf first) with `key_pem`.
-    fn config(&self, chain_pem: &str, key_pem: &str) -> Arc<rustls::ClientConfig> {
-        rustls_config(
-            &self.server_root.pem(),
-            Some(Identity { chain_pem, key_pem }),
-        )
-        .expect("client config")
+    /// A client presenting the leaf, then `intermediates`.
+    fn config(&self, intermediates: &[&Ca]) -> Arc<rustls::ClientConfig> {
+        config_as(&self.server_root.pem(), &self.client, intermediates).expect("client config")
     }
 
     /// The good client: its leaf and intermediate.
     fn good(&self) -> Arc<rustls::ClientConfig> {
-        self.config(
-            &format!("{}{}", self.client.pem(), self.int.pem()),
-            self.client.key_pem(),
-        )
+        self.config(&[&self.int])
     }
 
     /// A TLS connection to the gateway's HTTPS port, handshake done.
@@ -407,19 +400,12 @@ fn absurd_client_chains_are_refused_before_chain_building() {
 
     // 100 certificates (the leaf, then its intermediate 99 times): refused by count, in the
     // handshake (no session ticket carrying the chain back to the client).
-    let mut chain = env.client.pem();
-    for _ in 0..99 {
-        chain.push_str(&env.int.pem());
-    }
-    let long = env.config(&chain, env.client.key_pem());
+    let long = env.config(&[&env.int; 99]);
     assert!(env.get(&long).is_err(), "a 100-certificate chain got in");
     assert_eq!(env.refused("ChainTooLong"), 1.0);
 
     // Leaf, intermediate and root (three) are fine.
-    let full = env.config(
-        &format!("{}{}{}", env.client.pem(), env.int.pem(), env.root.pem()),
-        env.client.key_pem(),
-    );
+    let full = env.config(&[&env.int, &env.root]);
     assert_eq!(env.get(&full), Ok(200));
 
     // A 1 MB certificate: rustls refuses the handshake message from its length, before

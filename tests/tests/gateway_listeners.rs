@@ -1,7 +1,7 @@
 //! The three listener protocols and the SSL policies, with real clients.
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::{Identity, curl, rustls_get};
+use portcullis_tests::client::{curl, rustls_get, rustls_get_as};
 use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::Ca;
@@ -32,19 +32,9 @@ fn tls_listener_refuses_in_the_handshake_and_proxies_bytes() {
     let gw = Standalone::start(dir.path(), &[port]);
 
     let good = ca.client("device-1");
-    let chain = good.pem();
     // The echo backend speaks HTTP; through a TLS listener the bytes pass untouched.
-    let (status, body) = rustls_get(
-        port,
-        "tcp.example",
-        "/raw",
-        &server_root.pem(),
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: good.key_pem(),
-        }),
-    )
-    .expect("proxied request");
+    let (status, body) = rustls_get_as(port, "tcp.example", "/raw", &server_root.pem(), &good, &[])
+        .expect("proxied request");
     assert_eq!(status, 200, "{body}\n{}", gw.stderr());
     assert!(body.contains("\"path\":\"/raw\""), "{body}");
     // No identity headers are invented on a byte stream.
@@ -56,17 +46,7 @@ fn tls_listener_refuses_in_the_handshake_and_proxies_bytes() {
         "no certificate must fail the handshake: {refused:?}"
     );
     let bad = other.client("intruder");
-    let chain = bad.pem();
-    let refused = rustls_get(
-        port,
-        "tcp.example",
-        "/",
-        &server_root.pem(),
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: bad.key_pem(),
-        }),
-    );
+    let refused = rustls_get_as(port, "tcp.example", "/", &server_root.pem(), &bad, &[]);
     assert!(
         refused.is_err(),
         "another CA's certificate must fail the handshake: {refused:?}"

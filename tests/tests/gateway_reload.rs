@@ -3,29 +3,17 @@
 //! changes under load fail no request.
 
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::{Identity, rustls_config, rustls_get, rustls_request};
+use portcullis_tests::client::{Load, config_as, rustls_get_as, rustls_request};
 use portcullis_tests::gateway::{Standalone, assert_no_key_material, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf};
 
 fn get(port: u16, server_root: &Ca, leaf: &Leaf) -> u16 {
-    let chain = leaf.pem();
-    rustls_get(
-        port,
-        "secure.example",
-        "/",
-        &server_root.pem(),
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: leaf.key_pem(),
-        }),
-    )
-    .map_or(0, |(status, _)| status)
+    rustls_get_as(port, "secure.example", "/", &server_root.pem(), leaf, &[])
+        .map_or(0, |(status, _)| status)
 }
 
 /// Two partner CAs with a client each, the gateway's server certificate, an echo backend,
@@ -183,7 +171,6 @@ fn ca_rotation_applies_within_two_seconds_without_dropping_a_download() {
 /// other than manifests in the watched directory (a log written there) cause no reload.
 #[test]
 fn resumed_sessions_are_judged_by_the_current_ca_and_stray_files_do_not_reload() {
-    use portcullis_tests::client::{rustls_config, rustls_request};
     let Rig {
         ca_a: _,
         ca_b,
@@ -197,15 +184,7 @@ fn resumed_sessions_are_judged_by_the_current_ca_and_stray_files_do_not_reload()
         gw,
         _root,
     } = Rig::start();
-    let chain = client_a.pem();
-    let config_a = rustls_config(
-        &server_root.pem(),
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: client_a.key_pem(),
-        }),
-    )
-    .expect("client config");
+    let config_a = config_as(&server_root.pem(), &client_a, &[]).expect("client config");
     let first = rustls_request(&config_a, port, "secure.example", "/");
     assert!(matches!(first, Ok((200, _, false))), "{first:?}");
     let second = rustls_request(&config_a, port, "secure.example", "/");
@@ -303,32 +282,16 @@ fn key_material_never_reaches_a_log() {
 #[test]
 fn a_hundred_reloads_under_load_fail_no_request() {
     let rig = Rig::start();
-    let chain = rig.client_a.pem();
-    let config = rustls_config(
-        &rig.server_root.pem(),
-        Some(Identity {
-            chain_pem: &chain,
-            key_pem: rig.client_a.key_pem(),
-        }),
-    )
-    .expect("client config");
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..3)
-        .map(|_| {
-            let (config, stop, port) = (config.clone(), stop.clone(), rig.port);
-            std::thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(180);
-                let (mut ok, mut failures) = (0u32, Vec::new());
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    match rustls_request(&config, port, "secure.example", "/") {
-                        Ok((200, _, _)) => ok += 1,
-                        other => failures.push(format!("{other:?}")),
-                    }
-                }
-                (ok, failures)
-            })
-        })
-        .collect();
+    let config = config_as(&rig.server_root.pem(), &rig.client_a, &[]).expect("client config");
+    let port = rig.port;
+    let load = Load::start(
+        3,
+        Duration::from_secs(180),
+        move |_, _| match rustls_request(&config, port, "secure.example", "/") {
+            Ok((200, _, _)) => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
 
     let version = || rig.gw.metric("portcullis_config_version");
     let base = version();
@@ -354,18 +317,13 @@ fn a_hundred_reloads_under_load_fail_no_request() {
             rig.gw.stderr()
         );
     }
-    stop.store(true, Ordering::Relaxed);
-    let (mut served, mut failures) = (0, Vec::new());
-    for w in workers {
-        let (ok, failed) = w.join().expect("worker");
-        served += ok;
-        failures.extend(failed);
-    }
+    let seen = load.stop();
+    let served = seen.ok;
     assert!(
-        failures.is_empty(),
+        seen.failed == 0,
         "{} failed requests: {:?}",
-        failures.len(),
-        &failures[..failures.len().min(5)]
+        seen.failed,
+        seen.first_failures
     );
     assert!(served >= 100, "only {served} requests during the reloads");
     assert_eq!(rig.gw.metric("portcullis_config_rejected_total"), 0.0);

@@ -7,13 +7,11 @@
 //! (400), a revoked client (400, CRL), no certificate on an excluded path (200) and on a
 //! protected one (400), each on a new connection.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::{Identity, rustls_config, rustls_request};
+use portcullis_tests::client::{Load, config_as, rustls_config, rustls_request};
 use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf};
@@ -58,45 +56,28 @@ fn mixed_traffic_keeps_memory_and_descriptors_flat() {
     let gw = Standalone::start_with(dir.path(), &[port], &["--no-access-log"]);
 
     let config = |leaf: Option<&Leaf>| {
-        let chain = leaf.map(Leaf::pem).unwrap_or_default();
-        rustls_config(
-            &server_root.pem(),
-            leaf.map(|l| Identity {
-                chain_pem: &chain,
-                key_pem: l.key_pem(),
-            }),
-        )
+        match leaf {
+            Some(l) => config_as(&server_root.pem(), l, &[]),
+            None => rustls_config(&server_root.pem(), None),
+        }
         .expect("client config")
     };
     // (client, path, expected status)
-    let mix = Arc::new([
+    let mix = [
         (config(Some(&valid)), "/", 200),
         (config(Some(&stranger)), "/", 400),
         (config(Some(&revoked)), "/", 400),
         (config(None), "/public", 200),
         (config(None), "/", 400),
-    ]);
-    let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..3)
-        .map(|t| {
-            let (mix, stop) = (mix.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let deadline = Instant::now() + Duration::from_secs(seconds + 60);
-                let (mut done, mut wrong) = (0u64, Vec::new());
-                let mut i = t;
-                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let (config, path, want) = &mix[i % mix.len()];
-                    match rustls_request(config, port, "secure.example", path) {
-                        Ok((got, _, _)) if got == *want => done += 1,
-                        other if wrong.len() < 5 => wrong.push(format!("{path}: {other:?}")),
-                        _ => {}
-                    }
-                    i += 1;
-                }
-                (done, wrong)
-            })
-        })
-        .collect();
+    ];
+    // Each thread starts at its own place in the mix.
+    let load = Load::start(3, Duration::from_secs(seconds + 60), move |t, n| {
+        let (config, path, want) = &mix[(t + n as usize) % mix.len()];
+        match rustls_request(config, port, "secure.example", path) {
+            Ok((got, _, _)) if got == *want => Ok(()),
+            other => Err(format!("{path}: {other:?}")),
+        }
+    });
 
     // A sample every tenth of the run; the first fifth is warm-up (allocator pools, session
     // caches, connection buffers reaching their working size).
@@ -108,15 +89,14 @@ fn mixed_traffic_keeps_memory_and_descriptors_flat() {
         }
         samples.push(sample(gw.pid()));
     }
-    stop.store(true, Ordering::Relaxed);
-    let (mut requests, mut wrong) = (0, Vec::new());
-    for w in workers {
-        let (done, bad) = w.join().expect("worker");
-        requests += done;
-        wrong.extend(bad);
-    }
+    let seen = load.stop();
+    let requests = seen.ok;
     eprintln!("soak: {seconds} s, {requests} requests; (RSS KiB, fds) every tenth: {samples:?}");
-    assert!(wrong.is_empty(), "unexpected answers: {wrong:?}");
+    assert!(
+        seen.failed == 0,
+        "unexpected answers: {:?}",
+        seen.first_failures
+    );
     assert!(
         requests > seconds,
         "only {requests} requests in {seconds} s"
