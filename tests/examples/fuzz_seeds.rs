@@ -12,6 +12,7 @@ use base64::Engine as _;
 use dataplane::pki::ocsp::{CertId, verify_response};
 use dataplane::pki::{CertificateInfo, RevocationList};
 use portcullis_tests::manifests::Manifests;
+use portcullis_tests::ocsp_responder::{self, Entry};
 use portcullis_tests::pki::{Ca, Leaf};
 
 fn main() {
@@ -121,16 +122,8 @@ fn ocsp_response(issuer: &Ca, leaf: &Leaf, good: &[&Leaf]) -> Vec<u8> {
         std::fs::write(&p, text).expect("write");
         p
     };
-    let index: String = good
-        .iter()
-        .map(|l| {
-            format!(
-                "V\t300101000000Z\t\t{0}\tunknown\t/CN={0}\n",
-                l.serial_hex()
-            )
-        })
-        .collect();
-    let index = file("index.txt", &index);
+    let entries: Vec<Entry<'_>> = good.iter().map(|l| Entry::Good(l)).collect();
+    let index = file("index.txt", &ocsp_responder::index(&entries));
     let ca = file("ca.pem", &issuer.pem());
     let key = file("ca.key", issuer.key_pem());
     let cert = file("leaf.pem", &leaf.pem());

@@ -15,6 +15,25 @@ pub enum Entry<'a> {
     Revoked(&'a Leaf),
 }
 
+/// The `openssl ca` index (`index.txt`) listing `entries`, which `openssl ocsp -index` answers
+/// from.
+pub fn index(entries: &[Entry<'_>]) -> String {
+    entries
+        .iter()
+        .map(|e| match e {
+            Entry::Good(l) => format!(
+                "V\t300101000000Z\t\t{0}\tunknown\t/CN={0}\n",
+                l.serial_hex()
+            ),
+            Entry::Revoked(l) => format!(
+                "R\t300101000000Z\t{},keyCompromise\t{1}\tunknown\t/CN={1}\n",
+                an_hour_ago(),
+                l.serial_hex()
+            ),
+        })
+        .collect()
+}
+
 /// A running `openssl ocsp`.
 pub struct OcspResponder {
     child: Option<Child>,
@@ -35,21 +54,7 @@ impl OcspResponder {
             std::fs::write(&p, text).expect("write responder file");
             p
         };
-        let index: String = entries
-            .iter()
-            .map(|e| match e {
-                Entry::Good(l) => format!(
-                    "V\t300101000000Z\t\t{0}\tunknown\t/CN={0}\n",
-                    l.serial_hex()
-                ),
-                Entry::Revoked(l) => format!(
-                    "R\t300101000000Z\t{},keyCompromise\t{1}\tunknown\t/CN={1}\n",
-                    an_hour_ago(),
-                    l.serial_hex()
-                ),
-            })
-            .collect();
-        let index = file("index.txt", &index);
+        let index = file("index.txt", &index(entries));
         file("index.txt.attr", "unique_subject = no\n");
         let ca = file("ca.pem", &issuer.pem());
         let rsigner = file("responder.pem", &responder.pem());
