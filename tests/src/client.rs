@@ -72,13 +72,29 @@ pub fn rustls_request(
     sni: &str,
     path: &str,
 ) -> Result<(u16, String, bool), String> {
+    rustls_send(
+        config,
+        port,
+        sni,
+        &format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\n"),
+    )
+}
+
+/// [`rustls_request`] sending `head` (request line and headers, without the blank line that
+/// ends them) and `Connection: close`.
+pub fn rustls_send(
+    config: &Arc<rustls::ClientConfig>,
+    port: u16,
+    sni: &str,
+    head: &str,
+) -> Result<(u16, String, bool), String> {
     let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
     let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n");
+    let request = format!("{head}Connection: close\r\n\r\n");
     tls.write_all(request.as_bytes())
         .map_err(|e| e.to_string())?;
     let mut response = Vec::new();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::config_as;
+use portcullis_tests::client::{config_as, rustls_send};
 use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf, rcgen};
@@ -124,26 +124,7 @@ impl Env {
     /// Sends `head` (request line and headers, without the blank line) on a new connection
     /// with `Connection: close`; the status, or the error.
     fn request(&self, config: &Arc<rustls::ClientConfig>, head: &str) -> Result<u16, String> {
-        let name = ServerName::try_from("secure.example").map_err(|e| e.to_string())?;
-        let conn =
-            rustls::ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(Duration::from_secs(10)))
-            .map_err(|e| e.to_string())?;
-        let mut tls = rustls::StreamOwned::new(conn, tcp);
-        tls.write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
-            .map_err(|e| e.to_string())?;
-        let mut response = Vec::new();
-        match tls.read_to_end(&mut response) {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof && !response.is_empty() => {}
-            Err(e) => return Err(e.to_string()),
-        }
-        let text = String::from_utf8_lossy(&response);
-        text.split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("no status line in {text:?}"))
+        rustls_send(config, self.port, "secure.example", head).map(|(status, _, _)| status)
     }
 
     fn get(&self, config: &Arc<rustls::ClientConfig>) -> Result<u16, String> {
