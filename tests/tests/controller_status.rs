@@ -5,22 +5,11 @@ use std::time::Duration;
 
 use portcullis_tests::cluster::TestCluster;
 use portcullis_tests::gateway::Standalone;
-use portcullis_tests::incluster::{Controller, conditions, controller_kubeconfig, install_crds};
+use portcullis_tests::incluster::{
+    Controller, conditions, controller_kubeconfig, has_condition, install_crds,
+};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::Ca;
-
-/// `(type, status, reason)` of each condition of `kind/name` in namespace default.
-fn condition_keys(cluster: &TestCluster, kind: &str, name: &str) -> Vec<(String, String, String)> {
-    conditions(cluster, kind, "default", name)
-        .into_iter()
-        .map(|(t, s, r, _)| (t, s, r))
-        .collect()
-}
-
-fn has(cs: &[(String, String, String)], kind: &str, status: &str, reason: &str) -> bool {
-    cs.iter()
-        .any(|(k, s, r)| k == kind && s == status && r == reason)
-}
 
 #[test]
 fn status_reports_bad_bundles_and_recovers() {
@@ -43,31 +32,36 @@ fn status_reports_bad_bundles_and_recovers() {
         String::from_utf8_lossy(&out.stderr)
     );
     let reported = Standalone::eventually(Duration::from_secs(30), || {
-        has(
-            &condition_keys(&cluster, "sslprofile", "partner"),
-            "ResolvedRefs",
-            "False",
-            "LeafCertificateOnly",
+        has_condition(
+            &cluster,
+            "sslprofile",
+            "partner",
+            ("ResolvedRefs", "False", "LeafCertificateOnly"),
         )
     });
     assert!(
         reported,
         "{:?}",
-        condition_keys(&cluster, "sslprofile", "partner")
+        conditions(&cluster, "sslprofile", "default", "partner")
     );
     // Status is written object by object: the Listener's may land a moment after the profile's.
     let listener_reported = Standalone::eventually(Duration::from_secs(10), || {
-        has(
-            &condition_keys(&cluster, "listener", "api"),
-            "ResolvedRefs",
-            "False",
-            "InvalidSslProfile",
+        has_condition(
+            &cluster,
+            "listener",
+            "api",
+            ("ResolvedRefs", "False", "InvalidSslProfile"),
         )
     });
-    let listener = condition_keys(&cluster, "listener", "api");
+    let listener = conditions(&cluster, "listener", "default", "api");
     assert!(listener_reported, "{listener:?}");
     assert!(
-        has(&listener, "Programmed", "False", "Invalid"),
+        has_condition(
+            &cluster,
+            "listener",
+            "api",
+            ("Programmed", "False", "Invalid")
+        ),
         "{listener:?}"
     );
     // The refusal is an Event too, for `kubectl describe` and `kubectl get events`.
@@ -104,17 +98,17 @@ fn status_reports_bad_bundles_and_recovers() {
             .success()
     );
     let recovered = Standalone::eventually(Duration::from_secs(30), || {
-        has(
-            &condition_keys(&cluster, "sslprofile", "partner"),
-            "ResolvedRefs",
-            "True",
-            "ResolvedRefs",
+        has_condition(
+            &cluster,
+            "sslprofile",
+            "partner",
+            ("ResolvedRefs", "True", "ResolvedRefs"),
         )
     });
     assert!(
         recovered,
         "{:?}",
-        condition_keys(&cluster, "sslprofile", "partner")
+        conditions(&cluster, "sslprofile", "default", "partner")
     );
     let table = String::from_utf8_lossy(
         &cluster
@@ -126,16 +120,23 @@ fn status_reports_bad_bundles_and_recovers() {
         table.contains("CN=Partner Issuing,O=Portcullis Test"),
         "{table}"
     );
-    assert!(Standalone::eventually(Duration::from_secs(30), || has(
-        &condition_keys(&cluster, "listener", "api"),
-        "ResolvedRefs",
-        "True",
-        "ResolvedRefs"
-    )));
+    assert!(Standalone::eventually(Duration::from_secs(30), || {
+        has_condition(
+            &cluster,
+            "listener",
+            "api",
+            ("ResolvedRefs", "True", "ResolvedRefs"),
+        )
+    }));
     // Valid, but no dataplane replica exists to serve it: Programmed says so.
-    let listener = condition_keys(&cluster, "listener", "api");
+    let listener = conditions(&cluster, "listener", "default", "api");
     assert!(
-        has(&listener, "Programmed", "False", "NoDataplanes"),
+        has_condition(
+            &cluster,
+            "listener",
+            "api",
+            ("Programmed", "False", "NoDataplanes")
+        ),
         "{listener:?}"
     );
 
@@ -222,37 +223,37 @@ fn an_unreadable_object_is_refused_alone_and_other_namespaces_are_left_alone() {
 
     // The readable objects are translated and reported despite their unreadable neighbour.
     let good = Standalone::eventually(Duration::from_secs(30), || {
-        has(
-            &condition_keys(&cluster, "sslprofile", "partner"),
-            "ResolvedRefs",
-            "True",
-            "ResolvedRefs",
-        ) && has(
-            &condition_keys(&cluster, "listener", "api"),
-            "ResolvedRefs",
-            "True",
-            "ResolvedRefs",
+        has_condition(
+            &cluster,
+            "sslprofile",
+            "partner",
+            ("ResolvedRefs", "True", "ResolvedRefs"),
+        ) && has_condition(
+            &cluster,
+            "listener",
+            "api",
+            ("ResolvedRefs", "True", "ResolvedRefs"),
         )
     });
     assert!(
         good,
         "{:?}\ncontroller:\n{}",
-        condition_keys(&cluster, "sslprofile", "partner"),
+        conditions(&cluster, "sslprofile", "default", "partner"),
         controller.log()
     );
     // The unreadable one says which field and why; its Listener refuses rather than serve
     // without the client authentication it asked for.
     let refused = Standalone::eventually(Duration::from_secs(10), || {
-        has(
-            &condition_keys(&cluster, "sslprofile", "future"),
-            "Accepted",
-            "False",
-            "MalformedObject",
-        ) && has(
-            &condition_keys(&cluster, "listener", "future-api"),
-            "ResolvedRefs",
-            "False",
-            "InvalidSslProfile",
+        has_condition(
+            &cluster,
+            "sslprofile",
+            "future",
+            ("Accepted", "False", "MalformedObject"),
+        ) && has_condition(
+            &cluster,
+            "listener",
+            "future-api",
+            ("ResolvedRefs", "False", "InvalidSslProfile"),
         )
     });
     let future = conditions(&cluster, "sslprofile", "default", "future");
@@ -288,13 +289,13 @@ fn an_unreadable_object_is_refused_alone_and_other_namespaces_are_left_alone() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        Standalone::eventually(Duration::from_secs(30), || has(
-            &condition_keys(&cluster, "listener", "future-api"),
-            "ResolvedRefs",
-            "True",
-            "ResolvedRefs"
+        Standalone::eventually(Duration::from_secs(30), || has_condition(
+            &cluster,
+            "listener",
+            "future-api",
+            ("ResolvedRefs", "True", "ResolvedRefs")
         )),
         "{:?}",
-        condition_keys(&cluster, "listener", "future-api")
+        conditions(&cluster, "listener", "default", "future-api")
     );
 }
