@@ -1,6 +1,6 @@
 //! Table-driven tests of the trust-bundle rules with PKI generated at test time.
 
-use dataplane::pki::TrustBundle;
+use dataplane::pki::{CertificateInfo, TrustBundle};
 use portcullis_tests::pki::{Ca, Leaf, bundle, issuer_dn_scenarios, rfc4514};
 
 /// What a case expects: the issuer DN's CN of a valid bundle, or the reasons of a refused one.
@@ -168,4 +168,62 @@ fn bundle_round_trips_through_der_list() {
     let again = TrustBundle::from_ders(&ders).expect("still valid");
     assert_eq!(again.issuer_dn(), parsed.issuer_dn());
     assert_eq!(again.root().subject.as_str(), rfc4514("Root"));
+}
+
+/// A copy of certificate `der` whose extensions wrapper (the TBS field tagged `[3]`) claims one
+/// byte less than the SEQUENCE inside it: the malformation fuzzing found in a root.
+fn shorten_extensions_wrapper(der: &[u8]) -> Vec<u8> {
+    /// Offset of the content and its length, for the DER element at `at`.
+    fn header(der: &[u8], at: usize) -> (usize, usize) {
+        match der[at + 1] {
+            n if n < 0x80 => (at + 2, usize::from(n)),
+            0x81 => (at + 3, usize::from(der[at + 2])),
+            0x82 => (
+                at + 4,
+                usize::from(der[at + 2]) << 8 | usize::from(der[at + 3]),
+            ),
+            other => panic!("unexpected DER length byte {other:#x}"),
+        }
+    }
+    let mut out = der.to_vec();
+    let (tbs, _) = header(der, 0);
+    let (mut at, tbs_len) = header(der, tbs);
+    let end = at + tbs_len;
+    while at < end {
+        let (content, len) = header(der, at);
+        if der[at] == 0xa3 {
+            // The last byte of the length field, short or long form.
+            out[content - 1] -= 1;
+            return out;
+        }
+        at = content + len;
+    }
+    panic!("no extensions in the certificate");
+}
+
+/// Regression for the manifests fuzz target's first crash: x509-parser read such a root, so
+/// translation accepted the bundle, and the dataplane's compile then failed on it as a trust
+/// anchor. The verifier's own parser is now asked too, for roots and for intermediates.
+#[test]
+fn a_ca_the_handshake_verifier_cannot_read_is_refused() {
+    let root = Ca::root("Root");
+    let int = root.intermediate("Issuing");
+    let bad_root = shorten_extensions_wrapper(&root.der());
+    let bad_int = shorten_extensions_wrapper(&int.der());
+    for bad in [&bad_root, &bad_int] {
+        let read = CertificateInfo::from_der(bad).expect("x509-parser still reads it");
+        assert!(read.is_ca, "the case needs a CA x509-parser believes in");
+    }
+    check(
+        "root with a short extensions wrapper",
+        &bad_root,
+        Expect::Refused(&["InvalidCertificate"]),
+    );
+    let refused = TrustBundle::from_ders(&[root.der(), bad_int]).expect_err("refused");
+    let text = refused.to_string();
+    assert!(
+        text.contains("certificate #2") && text.contains("Issuing") && text.contains("verifier"),
+        "names the certificate and why: {text}"
+    );
+    TrustBundle::from_ders(&[root.der(), int.der()]).expect("the unmodified pair is valid");
 }

@@ -343,7 +343,17 @@ fn judge(
                     subject: cert.subject.to_string(),
                 })
             }
-            Ok(cert) => certificates.push(cert),
+            Ok(cert) => match unreadable_to_webpki(&cert) {
+                Some(error) => problems.push(BundleError::NotACertificate {
+                    detail: format!(
+                        "certificate #{} ({}): its encoding is refused by the TLS library's \
+                         verifier ({error:?}); re-export it from the issuing CA",
+                        n + 1,
+                        cert.subject
+                    ),
+                }),
+                None => certificates.push(cert),
+            },
             Err(e) => problems.push(BundleError::NotACertificate {
                 detail: format!("certificate #{}: {}", n + 1, e.0),
             }),
@@ -359,6 +369,25 @@ fn judge(
     };
     link(&mut inspection);
     inspection
+}
+
+/// Why webpki, which verifies client chains in the handshake, cannot read CA `cert`, if it
+/// cannot. x509-parser (behind [`CertificateInfo`]) is more lenient about some malformed DER
+/// (fuzzing found a root whose extensions' outer length was one byte short); a CA only one of
+/// the two can read would pass translation and then fail every handshake or the compile, so it
+/// is refused here with the other rules. A root is read as webpki reads a trust anchor, an
+/// intermediate as it reads a certificate in a presented path. Leaves are ignored, not checked.
+fn unreadable_to_webpki(cert: &CertificateInfo) -> Option<webpki::Error> {
+    if !cert.is_ca {
+        return None;
+    }
+    let der = rustls::pki_types::CertificateDer::from(cert.der());
+    let read = if cert.is_self_issued() {
+        webpki::anchor_from_trusted_cert(&der).map(drop)
+    } else {
+        webpki::EndEntityCert::try_from(&der).map(drop)
+    };
+    read.err()
 }
 
 /// Finds the root, links each intermediate to its issuer and derives chains and the issuer DN.
