@@ -198,6 +198,44 @@ fn responses_from_an_unauthorized_signer_are_refused() {
     );
 }
 
+/// The OCSP request names the issuer by the hash of its key, so the issuer must be the CA that
+/// signed the certificate. A client that also sends an unrelated CA with its issuer's name (a
+/// different key) still gets its real issuer asked about: the name alone would pick the
+/// impostor, and the responder would not know the certificate.
+#[test]
+fn a_same_named_ca_sent_by_the_client_does_not_change_whose_status_is_asked() {
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let impostor = Ca::root("Partner Root").intermediate("Partner Issuing");
+    let ocsp_port = free_port();
+    let url = format!("http://127.0.0.1:{ocsp_port}/");
+    let good = int.client_with_ocsp("good", &url);
+    let responder = OcspResponder::start(
+        &int,
+        &int.ocsp_responder("responder"),
+        &[Entry::Good(&good)],
+        ocsp_port,
+    );
+    let (_gw, port, server_root, _dir) = ocsp_gateway(&root, &int);
+    for sent in [
+        vec![&impostor],
+        vec![&impostor, &int],
+        vec![&int, &impostor],
+    ] {
+        let (status, body) = rustls_get_as(
+            port,
+            "closed.example",
+            "/",
+            &server_root.pem(),
+            &good,
+            &sent,
+        )
+        .expect("request");
+        assert_eq!(status, 200, "{}: {body}", sent.len());
+    }
+    assert_eq!(responder.requests_for(&good), 1, "asked once, then cached");
+}
+
 /// The gateway staples a good OCSP response to its own certificate for clients that ask.
 #[test]
 fn server_certificate_is_stapled() {

@@ -29,6 +29,8 @@ pub struct CertificateInfo {
     pub ocsp_urls: Vec<String>,
     /// CRL distribution point URLs.
     pub crl_urls: Vec<String>,
+    /// The subjectPublicKey bits: what an OCSP CertID's issuerKeyHash hashes.
+    pub public_key: Vec<u8>,
     /// Whether BasicConstraints says `cA: TRUE`. Like Application Gateway, only this makes a CA:
     /// a self-signed certificate without it is a leaf, however it is used.
     pub is_ca: bool,
@@ -115,6 +117,7 @@ impl CertificateInfo {
             dns_names,
             ocsp_urls,
             crl_urls,
+            public_key: cert.public_key().subject_public_key.data.to_vec(),
             is_ca,
         })
     }

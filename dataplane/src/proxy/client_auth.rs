@@ -256,16 +256,25 @@ impl ClientAuthVerifier {
 
     /// Judges a connection's certificates (leaf first), after the handshake.
     pub fn verdict(&self, peer: Option<&[CertificateDer<'_>]>, now: UnixTime) -> Verdict {
+        self.verdict_leaf(peer, now).0
+    }
+
+    /// [`Self::verdict`], with the leaf as parsed when its chain was verified.
+    fn verdict_leaf(
+        &self,
+        peer: Option<&[CertificateDer<'_>]>,
+        now: UnixTime,
+    ) -> (Verdict, Option<CertificateInfo>) {
         // No certificate is `NONE` in every mode (as nginx reports it); whether that is
         // refused is the HTTP layer's decision, which knows the request's path.
         let Some((leaf, intermediates)) = peer.and_then(|p| p.split_first()) else {
-            return Verdict::None;
+            return (Verdict::None, None);
         };
         match self.mode {
-            Mode::Off => Verdict::None,
+            Mode::Off => (Verdict::None, None),
             // Passthrough without trusted CAs: the backend judges the certificate it is given.
-            Mode::Passthrough if self.chain.is_none() => Verdict::None,
-            _ => self.check(leaf, intermediates, now),
+            Mode::Passthrough if self.chain.is_none() => (Verdict::None, None),
+            _ => self.check_leaf(leaf, intermediates, now),
         }
     }
 
@@ -277,10 +286,13 @@ impl ClientAuthVerifier {
         now: UnixTime,
         client: &RevocationClient,
     ) -> Verdict {
-        let verdict = self.verdict(peer, now);
-        let (Some(chain), Some((leaf, sent)), Verdict::Success) =
-            (&self.chain, peer.and_then(|p| p.split_first()), &verdict)
-        else {
+        let (verdict, info) = self.verdict_leaf(peer, now);
+        let (Some(chain), Some((_, sent)), Verdict::Success, Some(info)) = (
+            &self.chain,
+            peer.and_then(|p| p.split_first()),
+            &verdict,
+            info,
+        ) else {
             return verdict;
         };
         let (policy, whole) = match &chain.revocation {
@@ -293,25 +305,22 @@ impl ClientAuthVerifier {
             } => (*policy, *chain),
             _ => return verdict,
         };
-        let Ok(info) = CertificateInfo::from_der(leaf) else {
-            return Verdict::Failed(Reason::BadCertificate);
-        };
-        let mut subjects = vec![info.clone()];
+        let mut subjects = vec![info];
         if whole {
-            subjects.extend(self.path_above(&info, sent, &chain.cas));
+            subjects.extend(self.path_above(&subjects[0], sent, &chain.cas));
         }
-        let candidates: Vec<CertificateInfo> = sent
+        // What the client sent beyond the trusted CAs (usually nothing: a client sends the
+        // intermediate its bundle holds), parsed to find issuers.
+        let sent: Vec<CertificateInfo> = sent
             .iter()
+            .filter(|c| !chain.cas.iter().any(|ca| ca.der() == c.as_ref()))
             .filter_map(|c| CertificateInfo::from_der(c).ok())
-            .chain(chain.cas.iter().cloned())
             .collect();
+        let candidates: Vec<&CertificateInfo> = sent.iter().chain(&chain.cas).collect();
         let unix_now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
         let mut statuses = Vec::with_capacity(subjects.len());
         for cert in &subjects {
-            // The issuer whose key signed the certificate: its name alone is not enough.
-            let issuer = candidates
-                .iter()
-                .find(|c| c.subject == cert.issuer && cert.is_signed_by(c));
+            let issuer = signer(cert, &candidates);
             statuses.push(match (&chain.revocation, issuer) {
                 (RevocationCheck::Ocsp { responder, .. }, Some(issuer)) => {
                     client.ocsp_status(cert, issuer, responder.as_deref()).await
@@ -368,13 +377,23 @@ impl ClientAuthVerifier {
         sent: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Verdict {
+        self.check_leaf(leaf, sent, now).0
+    }
+
+    /// [`Self::check`], with the leaf as parsed once the chain is verified.
+    fn check_leaf(
+        &self,
+        leaf: &CertificateDer<'_>,
+        sent: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> (Verdict, Option<CertificateInfo>) {
         let Some(chain) = &self.chain else {
-            return Verdict::Failed(Reason::UnknownCa);
+            return (Verdict::Failed(Reason::UnknownCa), None);
         };
         if sent.len() >= MAX_PRESENTED_CERTIFICATES {
             // Refused before any path building: a client cannot make every handshake search
             // a hundred certificates for issuers.
-            return Verdict::Failed(Reason::ChainTooLong);
+            return (Verdict::Failed(Reason::ChainTooLong), None);
         }
         let mut intermediates: Vec<CertificateDer<'_>> = sent.to_vec();
         intermediates.extend(chain.intermediates.iter().cloned());
@@ -384,17 +403,17 @@ impl ClientAuthVerifier {
             _ => &chain.webpki,
         };
         if let Err(e) = webpki.verify_client_cert(leaf, &intermediates, now) {
-            return Verdict::Failed(Reason::from_rustls(&e));
+            return (Verdict::Failed(Reason::from_rustls(&e)), None);
         }
         let Ok(info) = CertificateInfo::from_der(leaf) else {
-            return Verdict::Failed(Reason::BadCertificate);
+            return (Verdict::Failed(Reason::BadCertificate), None);
         };
         if let Some(dns) = &chain.issuer_dns
             && !dns.iter().any(|d| d.as_slice() == info.issuer.as_der())
         {
-            return Verdict::Failed(Reason::IssuerDnMismatch);
+            return (Verdict::Failed(Reason::IssuerDnMismatch), None);
         }
-        match &chain.revocation {
+        let verdict = match &chain.revocation {
             // These need the network: `judge` checks them after the handshake.
             RevocationCheck::None
             | RevocationCheck::Ocsp { .. }
@@ -425,7 +444,8 @@ impl ClientAuthVerifier {
                     Err(Status::Good) => Verdict::Success,
                 }
             }
-        }
+        };
+        (verdict, Some(info))
     }
 
     /// The intermediates above `leaf`, up to (not including) the root: from what the client
@@ -455,6 +475,30 @@ impl ClientAuthVerifier {
         }
         path
     }
+}
+
+/// The issuer among `candidates` (what the client sent and the trusted CAs) whose key signed
+/// `cert`, a certificate of a path the verifier has accepted. The verifier found its issuers
+/// by name among these same certificates and checked their signatures, so when one
+/// certificate has the issuer's name it is the signer, and no signature is checked again (a
+/// full verification per handshake, with OCSP). Only when different certificates share the
+/// name (a client may add a same-named impostor) is the signature what decides.
+fn signer<'a>(
+    cert: &CertificateInfo,
+    candidates: &[&'a CertificateInfo],
+) -> Option<&'a CertificateInfo> {
+    let mut named = candidates
+        .iter()
+        .copied()
+        .filter(|c| c.subject == cert.issuer);
+    let first = named.next()?;
+    if named.all(|c| c.der() == first.der()) {
+        return Some(first);
+    }
+    candidates
+        .iter()
+        .copied()
+        .find(|c| c.subject == cert.issuer && cert.is_signed_by(c))
 }
 
 fn chain_check(
