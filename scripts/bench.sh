@@ -6,7 +6,9 @@
 #   ./scripts/bench.sh            ECDSA P-256 and RSA-2048, 5 interleaved rounds
 #
 # Environment: BENCH_ROUNDS (5), BENCH_SECONDS per run (5), BENCH_WARMUP (2), BENCH_ALGS
-# ("ecdsa rsa"), BENCH_RATE for the fixed-rate latency run (2000 req/s), BENCH_DIR (a temp dir).
+# ("ecdsa rsa"), BENCH_RATE for the fixed-rate latency run (2000 req/s), BENCH_DIR (a temp dir),
+# BENCH_CONFIGS ("off on crl ocsp": resumption off, on, CRL checked, OCSP checked and cached),
+# BENCH_EXTRAS (1; 0 skips the file-reload and large-configuration measurements).
 # Servers run on CPU 1, the load generator and the backend on CPU 0 (taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,8 @@ seconds="${BENCH_SECONDS:-5}"
 warmup="${BENCH_WARMUP:-2}"
 algs="${BENCH_ALGS:-ecdsa rsa}"
 rate="${BENCH_RATE:-2000}"
+configs="${BENCH_CONFIGS:-off on crl ocsp}"
+extras="${BENCH_EXTRAS:-1}"
 work="${BENCH_DIR:-$(mktemp -d)}"
 mkdir -p "$work"
 results="$work/results.jsonl"
@@ -47,7 +51,7 @@ tree() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ')" | xargs | tr ' ' ','; }
 peak_kib() { local sum=0 p; for p in ${1//,/ }; do
   sum=$((sum + $(awk '/VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0))); done; echo "$sum"; }
 
-start_portcullis() { # dir port backend config(off|on|crl)
+start_portcullis() { # dir port backend config(off|on|crl|ocsp) [ocsp-port]
   local d="$1/portcullis-$4"; mkdir -p "$d"
   local revocation=""
   secrets_yaml bench-client-ca "$1/pki/client-ca.pem" bench-server "$1/pki/server.pem" \
@@ -58,6 +62,9 @@ start_portcullis() { # dir port backend config(off|on|crl)
     sed -i "s|^  ca.crt: .*|&\n  ca.crl: $(base64 -w0 "$1/pki/client-ca.crl")|" "$d/bench.yaml"
     revocation="verifyClientRevocation: CRL, revocationScope: Chain, "
   fi
+  # The client certificate's status from the responder, then from the cache (leaf, as nginx's
+  # `ssl_ocsp leaf`).
+  [ "$4" = ocsp ] && revocation="verifyClientRevocation: OCSP, ocspResponderUrl: 'http://127.0.0.1:$5/', "
   cat >> "$d/bench.yaml" <<YAML
 ---
 apiVersion: portcullis.io/v1alpha1
@@ -97,11 +104,12 @@ YAML
   echo $!
 }
 
-start_nginx() { # dir port backend config(off|on|crl)
+start_nginx() { # dir port backend config(off|on|crl|ocsp) [ocsp-port]
   local d="$1/nginx-$4"; mkdir -p "$d/tmp"
   local tickets=off cache=off crl=""
   [ "$4" = on ] && { tickets=on; cache="shared:SSL:10m"; }
   [ "$4" = crl ] && crl="ssl_crl $1/pki/client-ca.crl;"
+  [ "$4" = ocsp ] && crl="ssl_ocsp leaf; ssl_ocsp_responder http://127.0.0.1:$5/; ssl_ocsp_cache shared:OCSP:10m;"
   cat > "$d/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
@@ -170,14 +178,23 @@ CONF
   echo $!
 }
 
+start_responder() { # dir port: `openssl ocsp` answering for the client certificate, on the load's core
+  local p="$1/pki"
+  taskset -c "$client_cpu" stdbuf -o0 -e0 openssl ocsp -index "$p/ocsp-index.txt" -port "$2" -CA "$p/ocsp-issuer.pem" \
+    -rsigner "$p/ocsp-responder.pem" -rkey "$p/ocsp-responder.key" -nmin 60 -text \
+    > "$1/ocsp-$2.log" 2>&1 &
+  echo $!
+}
+
 load() { # alg server config port pids mode
   taskset -c "$client_cpu" "$bin/portcullis-bench" load --connect "127.0.0.1:$4" \
     --cert "$dir/pki/client.pem" --key "$dir/pki/client.key" --mode "$6" \
     --seconds "$seconds" --warmup "$warmup" --rate "$rate" \
     --concurrency "$([ "$6" = rate ] && echo 64 || echo 32)" \
     --server-pids "$5" --label "$1/$2" |
-    # Full handshakes against the servers checking a CRL are reported as mode `crl`.
-    python3 -c 'import json,sys; r=json.load(sys.stdin); r["mode"]="crl" if sys.argv[1]=="crl" else r["mode"]; print(json.dumps(r))' "$3" >> "$results"
+    # Full handshakes against the servers checking a CRL or OCSP are reported as mode `crl`
+    # or `ocsp`.
+    python3 -c 'import json,sys; r=json.load(sys.stdin); r["mode"]=sys.argv[1] if sys.argv[1] in ("crl","ocsp") else r["mode"]; print(json.dumps(r))' "$3" >> "$results"
   tail -1 "$results" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("   %-18s %-9s %9.0f/s  %9.0f per server CPU s  p99 %.2f ms  ok %d bad %d err %d resumed %d/%d" % (r["label"], r["mode"], r["per_s"], r["per_server_cpu_s"], r["p99_ms"], r["ok"], r["bad_status"], r["errors"], r["resumed"], r["handshakes"]))' >&2
 }
 
@@ -189,18 +206,34 @@ for alg in $algs; do
   taskset -c "$client_cpu" "$bin/portcullis-bench" backend --listen "127.0.0.1:$backend_port" 2> "$dir/backend.log" &
   backend_pid=$!; pids+=("$backend_pid")
   wait_port "$backend_port"
-  for config in off on crl; do
+  for config in $configs; do
     modes="full keepalive rate"
     [ "$config" = on ] && modes="resumed"
     [ "$config" = crl ] && modes="full"
+    [ "$config" = ocsp ] && modes="full"
     p_port=$(free_port); n_port=$(free_port); h_port=$(free_port)
-    p_pid=$(start_portcullis "$dir" "$p_port" "$backend_port" "$config"); pids+=("$p_pid")
-    n_pid=$(start_nginx "$dir" "$n_port" "$backend_port" "$config"); pids+=("$n_pid")
-    h_pid=$(start_haproxy "$dir" "$h_port" "$backend_port" "$config"); pids+=("$h_pid")
-    wait_port "$p_port"; wait_port "$n_port"; wait_port "$h_port"
+    p_ocsp=""; n_ocsp=""; responders=""
+    if [ "$config" = ocsp ]; then
+      # One responder per server, so each log shows that server asked.
+      p_ocsp=$(free_port); n_ocsp=$(free_port)
+      for port in $p_ocsp $n_ocsp; do
+        r_pid=$(start_responder "$dir" "$port"); pids+=("$r_pid"); responders="$responders $r_pid"
+        # Its banner, not a probe: a connection closed without a request wedges `openssl ocsp`.
+        for _ in $(seq 1 100); do grep -q "waiting for OCSP client" "$dir/ocsp-$port.log" && break; sleep 0.1; done
+      done
+    fi
+    p_pid=$(start_portcullis "$dir" "$p_port" "$backend_port" "$config" "$p_ocsp"); pids+=("$p_pid")
+    n_pid=$(start_nginx "$dir" "$n_port" "$backend_port" "$config" "$n_ocsp"); pids+=("$n_pid")
+    # haproxy 2.6 checks no client certificate with OCSP (its OCSP is server stapling).
+    h_pid=""
+    if [ "$config" != ocsp ]; then
+      h_pid=$(start_haproxy "$dir" "$h_port" "$backend_port" "$config"); pids+=("$h_pid")
+      wait_port "$h_port"
+    fi
+    wait_port "$p_port"; wait_port "$n_port"
     sleep 0.5
     n_pids=$(tree "$n_pid")
-    echo "==> $alg, resumption $config: portcullis :$p_port, nginx :$n_port ($n_pids), haproxy :$h_port" >&2
+    echo "==> $alg, config $config: portcullis :$p_port, nginx :$n_port ($n_pids), haproxy :${h_pid:+$h_port}" >&2
     for round in $(seq 1 "$rounds"); do
       echo "  round $round/$rounds" >&2
       if [ "$config" = off ]; then
@@ -211,13 +244,23 @@ for alg in $algs; do
       for mode in $modes; do
         load "$alg" portcullis "$config" "$p_port" "$p_pid" "$mode"
         load "$alg" nginx "$config" "$n_port" "$n_pids" "$mode"
-        load "$alg" haproxy "$config" "$h_port" "$h_pid" "$mode"
+        [ -z "$h_pid" ] || load "$alg" haproxy "$config" "$h_port" "$h_pid" "$mode"
       done
     done
+    if [ "$config" = ocsp ]; then
+      # Each server asked its responder (then answered from its cache): no OCSP, no figure.
+      for port in $p_ocsp $n_ocsp; do
+        asked=$(grep -c "OCSP Request Data" "$dir/ocsp-$port.log" || true)
+        [ "${asked:-0}" -ge 1 ] || { echo "the OCSP responder on :$port was never asked" >&2; exit 1; }
+        echo "   OCSP responder :$port answered $asked request(s)" >&2
+      done
+      kill $responders 2>/dev/null || true
+    fi
     for s in "portcullis:$p_pid" "nginx:$n_pids" "haproxy:$h_pid"; do
+      [ -n "${s#*:}" ] || continue
       echo "{\"kind\": \"memory\", \"label\": \"$alg/${s%%:*}\", \"peak_kib\": $(peak_kib "${s#*:}")}" >> "$results"
     done
-    kill "$p_pid" "$n_pid" "$h_pid" 2>/dev/null || true
+    kill "$p_pid" "$n_pid" $h_pid 2>/dev/null || true
     for p in $p_pid $n_pid $h_pid; do
       for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     done
@@ -225,6 +268,7 @@ for alg in $algs; do
   kill "$backend_pid" 2>/dev/null || true
 done
 
+if [ "$extras" = 1 ]; then
 echo "==> standalone: from a changed file to the new configuration serving" >&2
 # Portcullis with its default file poll (500 ms); the CA Secret's file is rewritten to trust
 # another client CA, and a client of that CA retries (every 10 ms) until it gets a 200.
@@ -263,6 +307,7 @@ kill "$r_pid" "$backend_pid" 2>/dev/null || true
 
 echo "==> applying 1,000 hostnames and 200 CA chains" >&2
 taskset -c "$server_cpu" "$bin/portcullis-bench" apply --hostnames 1000 --chains 200 --rounds 5 >> "$results"
+fi
 
 python3 scripts/bench_report.py "$results"
 echo "raw results: $results" >&2

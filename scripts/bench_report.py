@@ -33,7 +33,7 @@ for r in rows:
     negotiated.add((alg, server, r["protocol"], r["cipher"], r["group"]))
     if r["bad_status"] or r["errors"]:
         problems.append(f'{r["label"]} {r["mode"]}: {r["bad_status"]} non-200, {r["errors"]} errors ({r["last_error"]})')
-    if r["mode"] in ("full", "crl") and r["resumed"]:
+    if r["mode"] in ("full", "crl", "ocsp") and r["resumed"]:
         problems.append(f'{r["label"]} {r["mode"]}: {r["resumed"]} resumed handshakes')
     if r["mode"] == "resumed" and r["resumed"] < 0.9 * max(r["handshakes"], 1):
         problems.append(f'{r["label"]} resumed: only {r["resumed"]}/{r["handshakes"]} resumed')
@@ -73,6 +73,7 @@ metrics = [
     ("full mTLS handshakes / server CPU s", "full", "per_server_cpu_s", False),
     ("full mTLS handshakes / s (wall)", "full", "per_s", False),
     ("full mTLS handshakes, 1,000-entry CRL / server CPU s", "crl", "per_server_cpu_s", False),
+    ("full mTLS handshakes, OCSP (cached) / server CPU s", "ocsp", "per_server_cpu_s", False),
     ("resumed handshakes / server CPU s", "resumed", "per_server_cpu_s", False),
     ("keep-alive requests / server CPU s", "keepalive", "per_server_cpu_s", False),
     ("keep-alive requests / s (wall)", "keepalive", "per_s", False),
@@ -102,6 +103,15 @@ for alg in algs:
             v = stat(alg, s, "full", "per_server_cpu_s")
             if v:
                 print(f"- {s}: {100 * v[0] / bound[alg]:.0f} % of the crypto bound per server core")
+    # What a revocation check adds to a full handshake, in server CPU time: the difference of
+    # the median times per handshake.
+    for mode, what in (("crl", "a 1,000-entry CRL"), ("ocsp", "OCSP, answered from the cache")):
+        for s in servers:
+            base, checked = stat(alg, s, "full", "per_server_cpu_s"), stat(alg, s, mode, "per_server_cpu_s")
+            if base and checked:
+                cost = 1e6 / checked[0] - 1e6 / base[0]
+                print(f"- {s}: {what} adds {cost:,.0f} µs of server CPU per full handshake "
+                      f"({100 * cost / (1e6 / base[0]):+.0f} %)")
 print()
 if applied:
     print(f"A configuration of {applied['hostnames']:,} hostnames and {applied['chains']} CA chains (one server "

@@ -99,6 +99,10 @@ fn crl(issuer: &Issuer<'static, KeyPair>, count: u32) -> anyhow::Result<String> 
     Ok(params.signed_by(issuer)?.pem()?)
 }
 
+/// The client certificate's serial: 16 hex digits with a high bit clear, so its DER integer
+/// and the OCSP index's hex agree without padding.
+const CLIENT_SERIAL: u64 = 0x5EED_B00C_1234_5678;
+
 /// Entries of the intermediate's CRL in `client-ca.crl`.
 pub const CRL_ENTRIES: u32 = 1000;
 
@@ -123,7 +127,8 @@ fn server(
 /// Writes `client-ca.pem` (root and intermediate, what the servers trust), `client-ca.crl`
 /// (the intermediate's CRL of [`CRL_ENTRIES`] serials and the root's empty one), `client.pem`
 /// (leaf and intermediate, what the client sends) and `client.key`; `server-root.pem`,
-/// `server.pem`, `server.key` and `server-combined.pem` (certificate then key, for haproxy).
+/// `server.pem`, `server.key` and `server-combined.pem` (certificate then key, for haproxy);
+/// `ocsp-*` for an OCSP responder that calls the client certificate good.
 pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
     let w = |name: &str, text: &str| std::fs::write(dir.join(name), text);
@@ -132,6 +137,8 @@ pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
     let leaf_key = alg.key()?;
     let mut leaf_params = params("bench-client", false)?;
     leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    // A fixed serial, so the OCSP responder's index can name it (the CRL's count up from 1).
+    leaf_params.serial_number = Some(rcgen::SerialNumber::from(CLIENT_SERIAL));
     let leaf = leaf_params.signed_by(&leaf_key, &c.int_issuer)?;
     w("client-ca.pem", &format!("{}{}", c.root.pem(), c.int.pem()))?;
     w(
@@ -144,6 +151,22 @@ pub fn write(dir: &Path, alg: Alg) -> anyhow::Result<()> {
     )?;
     w("client.pem", &format!("{}{}", leaf.pem(), c.int.pem()))?;
     w("client.key", &leaf_key.serialize_pem())?;
+
+    // The intermediate's delegated OCSP responder and an `openssl ca` index calling the client
+    // certificate good, for `openssl ocsp -index ocsp-index.txt -CA client-ca.pem -rsigner
+    // ocsp-responder.pem -rkey ocsp-responder.key`.
+    let responder_key = alg.key()?;
+    let mut responder = params("Bench OCSP Responder", false)?;
+    responder.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+    let responder = responder.signed_by(&responder_key, &c.int_issuer)?;
+    w("ocsp-responder.pem", &responder.pem())?;
+    w("ocsp-responder.key", &responder_key.serialize_pem())?;
+    w("ocsp-issuer.pem", &c.int.pem())?;
+    w(
+        "ocsp-index.txt",
+        &format!("V\t300101000000Z\t\t{CLIENT_SERIAL:016X}\tunknown\t/CN=bench-client\n"),
+    )?;
+    w("ocsp-index.txt.attr", "unique_subject = no\n")?;
 
     let (sroot, sroot_issuer) = self_signed_ca(alg, "Bench Server Root")?;
     let (server, server_key) = server(alg, "bench.example", Some(&sroot_issuer))?;
