@@ -1,5 +1,6 @@
 //! An in-process HTTP(S) backend that tells the test what reached it: path, method, headers,
-//! body size, HTTP version and which address served it. `/stream/<n>` answers `n` bytes
+//! body size, HTTP version, which address served it and from which address the connection
+//! came (`"client"`: the gateway's side of the backend connection). `/stream/<n>` answers `n` bytes
 //! slowly, for downloads that must survive a configuration change; `/sleep/<ms>` answers late.
 
 use std::convert::Infallible;
@@ -42,12 +43,12 @@ impl EchoBackend {
                 let local = listener.local_addr().expect("addr");
                 tx.send(local).expect("send addr");
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else {
+                    let Ok((stream, peer)) = listener.accept().await else {
                         continue;
                     };
                     let acceptor = acceptor.clone();
                     tokio::spawn(async move {
-                        let svc = hyper::service::service_fn(move |req| answer(req, local));
+                        let svc = hyper::service::service_fn(move |req| answer(req, local, peer));
                         let builder =
                             hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                         match acceptor {
@@ -90,7 +91,11 @@ fn tls_acceptor(chain: &str, key: &str) -> tokio_rustls::TlsAcceptor {
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-async fn answer(req: Request<Incoming>, server: SocketAddr) -> Result<Response<Body>, Infallible> {
+async fn answer(
+    req: Request<Incoming>,
+    server: SocketAddr,
+    client: SocketAddr,
+) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     if let Some(ms) = path
         .strip_prefix("/sleep/")
@@ -128,7 +133,8 @@ async fn answer(req: Request<Incoming>, server: SocketAddr) -> Result<Response<B
     }
     let json = serde_json::json!({
         "path": path, "method": method, "headers": headers, "bodyBytes": bytes,
-        "server": server.to_string(), "version": format!("{req_version:?}"),
+        "server": server.to_string(), "client": client.to_string(),
+        "version": format!("{req_version:?}"),
     });
     Ok(Response::new(
         http_body_util::Full::new(Bytes::from(json.to_string())).boxed(),

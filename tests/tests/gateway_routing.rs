@@ -191,4 +191,20 @@ fn routes_pick_backends_and_failures_have_clear_statuses() {
     );
     // Every endpoint dead: each is tried once, then 502.
     assert_eq!(get("app.example", "/all-dead").0, 502);
+
+    // Connections to a plain-HTTP backend are kept and reused: one after another, requests
+    // arrive on the same connection, after an empty answer (HEAD) and after a streamed body
+    // read to its end too.
+    let client = |v: &Value| v["client"].as_str().unwrap_or_default().to_owned();
+    let first = client(&get("x.wild.example", "/reuse").1);
+    assert!(!first.is_empty(), "the backend reports the connection");
+    assert_eq!(request("x.wild.example", "/reuse", &["-I"]).0, 200);
+    let (code, _) = request("x.wild.example", "/stream/200000", &["-o", "/dev/null"]);
+    assert_eq!(code, 200);
+    for i in 0..5 {
+        assert_eq!(
+            (i, client(&get("x.wild.example", "/reuse").1)),
+            (i, first.clone())
+        );
+    }
 }

@@ -31,7 +31,7 @@ pub struct CompiledSnapshot {
     /// By port.
     pub ports: BTreeMap<u16, Arc<CompiledPort>>,
     /// Identity headers removed from every client request (strip before set).
-    pub identity_headers: Vec<String>,
+    pub identity_headers: Vec<http::HeaderName>,
 }
 
 /// One port's virtual servers.

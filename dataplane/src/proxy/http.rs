@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode, Version};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -41,17 +41,21 @@ pub struct ConnCtx {
     pub activity: Arc<super::limits::Activity>,
 }
 
-/// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
+/// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded. Parsed names: removing by
+/// string would parse each name again on every request.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Serves one request.
 pub async fn handle(
@@ -241,9 +245,8 @@ async fn proxy(
     *req.version_mut() = Version::HTTP_11;
     let req = req.map(|b| b.boxed());
     match route.backend.send(req).await {
-        Ok((endpoint, resp)) => {
+        Ok((endpoint, mut resp)) => {
             log.upstream = Some(endpoint);
-            let mut resp = resp.map(|b| b.boxed());
             strip_hop_by_hop(resp.headers_mut());
             resp
         }
@@ -313,26 +316,25 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(',').map(|s| s.trim().to_ascii_lowercase()))
         .collect();
-    for name in HOP_BY_HOP
-        .iter()
-        .copied()
-        .chain(named.iter().map(String::as_str))
-    {
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
 fn forwarded(headers: &mut HeaderMap, ctx: &ConnCtx, host: &str) {
     let ip = ctx.peer.ip().to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {ip}"),
         None => ip,
     };
     let proto = if ctx.tls.is_some() { "https" } else { "http" };
     for (name, value) in [
-        ("x-forwarded-for", xff.as_str()),
-        ("x-forwarded-proto", proto),
-        ("x-forwarded-host", host),
+        (X_FORWARDED_FOR, xff.as_str()),
+        (X_FORWARDED_PROTO, proto),
+        (X_FORWARDED_HOST, host),
     ] {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(name, v);

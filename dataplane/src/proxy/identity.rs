@@ -66,9 +66,9 @@ impl ClientCertificate {
 
 /// Removes the identity headers in `names` (see [`identity_header_names`]) and every header
 /// this route's rules set.
-pub fn strip(headers: &mut HeaderMap, names: &[String], rules: &[HeaderRule]) {
+pub fn strip(headers: &mut HeaderMap, names: &[HeaderName], rules: &[HeaderRule]) {
     for name in names {
-        headers.remove(name.as_str());
+        headers.remove(name);
     }
     for rule in rules {
         headers.remove(rule.name.as_str());
@@ -78,16 +78,24 @@ pub fn strip(headers: &mut HeaderMap, names: &[String], rules: &[HeaderRule]) {
 /// Every header that carries client identity anywhere in the gateway: the presets' and each
 /// rule whose value uses a server variable, on any listener. A client may not send one of
 /// them on any listener, since a backend behind two listeners may trust it from either.
-pub fn identity_header_names<'a>(rules: impl IntoIterator<Item = &'a HeaderRule>) -> Vec<String> {
-    let mut names: Vec<String> = IDENTITY_HEADERS.iter().map(|s| (*s).to_owned()).collect();
+/// Parsed once per snapshot, not per request; a name that is no header name cannot be sent.
+pub fn identity_header_names<'a>(
+    rules: impl IntoIterator<Item = &'a HeaderRule>,
+) -> Vec<HeaderName> {
+    let mut names: Vec<HeaderName> = IDENTITY_HEADERS
+        .iter()
+        .map(|s| HeaderName::from_static(s))
+        .collect();
     for rule in rules {
         let uses_variable = rule
             .value
             .0
             .iter()
             .any(|p| matches!(p, TemplatePart::Variable(_)));
-        if uses_variable && !names.contains(&rule.name) {
-            names.push(rule.name.clone());
+        if let (true, Ok(name)) = (uses_variable, HeaderName::from_bytes(rule.name.as_bytes()))
+            && !names.contains(&name)
+        {
+            names.push(name);
         }
     }
     names
