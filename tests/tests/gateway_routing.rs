@@ -208,3 +208,106 @@ fn routes_pick_backends_and_failures_have_clear_statuses() {
         );
     }
 }
+
+/// A backend that answers `/early` before reading the request body, then reads it: the
+/// connection stays busy sending that body after its answer has been read. Another request
+/// must not wait for it: the gateway waits a moment for a pooled connection to be ready and
+/// then takes another.
+#[test]
+fn a_connection_still_sending_a_body_is_not_waited_for() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let backend_port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(16).flatten() {
+            std::thread::spawn(move || {
+                let mut out = stream.try_clone().expect("clone");
+                let mut input = BufReader::new(stream);
+                loop {
+                    let mut line = String::new();
+                    if input.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
+                    let mut length = 0u64;
+                    loop {
+                        let mut h = String::new();
+                        if input.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = h.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{path}",
+                        path.len()
+                    );
+                    let mut body = (&mut input).take(length);
+                    if path == "/early" {
+                        let _ = out.write_all(answer.as_bytes());
+                        let _ = std::io::copy(&mut body, &mut std::io::sink());
+                    } else {
+                        let _ = std::io::copy(&mut body, &mut std::io::sink());
+                        let _ = out.write_all(answer.as_bytes());
+                    }
+                }
+            });
+        }
+    });
+    let port = free_port();
+    let listener = json!({"apiVersion": "portcullis.io/v1alpha1", "kind": "Listener",
+        "metadata": {"name": "app", "namespace": "default"},
+        "spec": {"protocol": "HTTP", "port": port, "hostnames": ["app.example"],
+                 "rules": [rule("PathPrefix", "/", "svc", None)]}});
+    let mut m = Manifests::new().with(listener);
+    for doc in service("svc", backend_port, &["127.0.0.1"]) {
+        m = m.with(doc);
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let body = dir.path().join("upload");
+    std::fs::write(&body, vec![b'a'; 300_000]).expect("upload file");
+    let gw = Standalone::start(dir.path(), &[port]);
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    // 300 KB at 50 KB/s: the upload lasts about 6 s, its answer comes at once.
+    let upload = std::thread::spawn({
+        let (url, body) = (url("/early"), format!("@{}", body.display()));
+        move || {
+            let args = [
+                "-H",
+                "Host: app.example",
+                "-H",
+                "Expect:",
+                "--limit-rate",
+                "50k",
+                "--data-binary",
+                &body,
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                &url,
+            ];
+            curl(&args).1
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let (_, out, _) = curl(&[
+        "-H",
+        "Host: app.example",
+        "-w",
+        " %{http_code}",
+        &url("/next"),
+    ]);
+    let waited = started.elapsed();
+    assert_eq!(out, "/next 200", "{}", gw.access_log());
+    assert!(
+        waited < std::time::Duration::from_millis(2_000),
+        "the request waited {waited:?} for a connection busy with another upload"
+    );
+    assert_eq!(upload.join().expect("upload"), "200");
+}

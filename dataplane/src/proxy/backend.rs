@@ -235,6 +235,8 @@ enum Transport {
 /// Idle connections kept per endpoint, and for how long.
 const MAX_IDLE: usize = 256;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a request waits for an idle connection to be ready before taking another.
+const READY_WAIT: Duration = Duration::from_millis(100);
 /// How long connecting to an endpoint may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -282,7 +284,18 @@ async fn send_plain(
             Some(sender) => (sender, true),
             None => (connect(endpoint).await?, false),
         };
-        if sender.ready().await.is_err() {
+        // A connection is put back when its response has been read, which can be a moment
+        // before its driver is ready for the next request, or while it still sends a request
+        // body the backend answered early: wait a little, never on a busy connection.
+        let ready = if reused && !sender.is_ready() {
+            matches!(
+                tokio::time::timeout(READY_WAIT, sender.ready()).await,
+                Ok(Ok(()))
+            )
+        } else {
+            sender.ready().await.is_ok()
+        };
+        if !ready {
             if reused {
                 continue;
             }
