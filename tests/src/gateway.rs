@@ -111,6 +111,14 @@ impl Standalone {
         std::fs::read_to_string(&self.stdout).unwrap_or_default()
     }
 
+    /// Whether the access log holds `needle`, waiting up to 5 s: the log is written by its own
+    /// task, so the line of the answer just received can trail it.
+    pub fn logged(&self, needle: &str) -> bool {
+        Self::eventually(Duration::from_secs(5), || {
+            self.access_log().contains(needle)
+        })
+    }
+
     /// The value of the metric whose line starts with `series` (name and labels), 0 when absent.
     pub fn metric(&self, series: &str) -> f64 {
         let (_, text, _) = crate::client::curl(&[&format!("http://{}/metrics", self.admin)]);
