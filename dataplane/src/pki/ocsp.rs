@@ -92,17 +92,17 @@ impl From<DerError> for OcspError {
 impl CertId {
     /// The CertID of `cert`, issued by `issuer` (SHA-1 hashes, as RFC 6960 and every
     /// responder support).
-    pub fn new(cert: &CertificateInfo, issuer: &CertificateInfo) -> Option<Self> {
+    pub fn new(cert: &CertificateInfo, issuer: &CertificateInfo) -> Self {
         let sha1 = |data: &[u8]| {
             digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data)
                 .as_ref()
                 .to_vec()
         };
-        Some(Self {
+        Self {
             name_hash: sha1(issuer.subject.as_der()),
             key_hash: sha1(&issuer.public_key),
             serial: cert.serial.clone(),
-        })
+        }
     }
 
     fn encode(&self) -> Vec<u8> {

@@ -50,7 +50,6 @@ pub struct BackendPool {
     pub name: String,
     endpoints: Vec<Endpoint>,
     next: AtomicUsize,
-    scheme: &'static str,
     transport: Transport,
     /// Host header sent instead of the client's.
     pub host_override: Option<String>,
@@ -72,12 +71,10 @@ impl BackendPool {
         b: &Backend,
         provider: &Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<Self, rustls::Error> {
-        let (scheme, tls, server_name) = match &b.protocol {
-            BackendProtocol::Http => (
-                "http",
-                client_config(RootCertStore::empty(), provider)?,
-                None,
-            ),
+        let transport = match &b.protocol {
+            BackendProtocol::Http => Transport::Plain(Arc::new(
+                b.endpoints.iter().map(|_| Idle::default()).collect(),
+            )),
             BackendProtocol::Https {
                 trusted_roots,
                 well_known,
@@ -90,47 +87,13 @@ impl BackendPool {
                 for der in trusted_roots {
                     roots.add(CertificateDer::from(der.0.clone()))?;
                 }
-                (
-                    "https",
-                    client_config(roots, provider)?,
-                    Some(server_name.clone()),
-                )
+                Transport::Tls(Box::new(tls_client(roots, server_name, provider)?))
             }
-        };
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http();
-        let builder = match server_name {
-            // The backend is addressed by endpoint IP; its certificate is checked for this name.
-            Some(name) => {
-                let name = rustls::pki_types::ServerName::try_from(name)
-                    .map_err(|e| rustls::Error::General(format!("backend server name: {e}")))?;
-                builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
-            }
-            None => builder,
-        };
-        let transport = if scheme == "http" {
-            Transport::Plain(Arc::new(
-                b.endpoints.iter().map(|_| Idle::default()).collect(),
-            ))
-        } else {
-            let connector = builder.enable_http1().enable_http2().wrap_connector(http);
-            Transport::Client(Box::new(
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(IDLE_TIMEOUT)
-                    .pool_max_idle_per_host(MAX_IDLE)
-                    .build(connector),
-            ))
         };
         Ok(Self {
             name: b.name.clone(),
             endpoints: b.endpoints.clone(),
             next: AtomicUsize::new(0),
-            scheme,
             transport,
             host_override: b.host_override.clone(),
             timeout: Duration::from_millis(b.request_timeout_ms),
@@ -185,9 +148,9 @@ impl BackendPool {
                         .map_err(|e| BackendError::Failed(self.name.clone(), e.to_string()))?;
                     tokio::time::timeout(self.timeout, send_plain(idle, i, endpoint, req)).await
                 }
-                Transport::Client(client) => {
+                Transport::Tls(client) => {
                     *req.uri_mut() = Uri::builder()
-                        .scheme(self.scheme)
+                        .scheme("https")
                         .authority(endpoint.connect_authority())
                         .path_and_query(path.as_str())
                         .build()
@@ -229,7 +192,7 @@ enum Transport {
     /// Plain HTTP/1.1: the idle connections of each endpoint, by endpoint index.
     Plain(Arc<Vec<Idle>>),
     /// TLS (HTTP/1.1 or HTTP/2 by ALPN): hyper-util's pooled client.
-    Client(Box<Client<HttpsConnector<HttpConnector>, Body>>),
+    Tls(Box<Client<HttpsConnector<HttpConnector>, Body>>),
 }
 
 /// Idle connections kept per endpoint, and for how long.
@@ -400,6 +363,32 @@ fn empty() -> Body {
     http_body_util::Empty::new()
         .map_err(|never| match never {})
         .boxed()
+}
+
+/// hyper-util's pooled client for an HTTPS backend trusting `roots`, its certificate checked
+/// for `server_name` (the backend is addressed by endpoint IP).
+fn tls_client(
+    roots: RootCertStore,
+    server_name: &str,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Client<HttpsConnector<HttpConnector>, Body>, rustls::Error> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+    let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
+        .map_err(|e| rustls::Error::General(format!("backend server name: {e}")))?;
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(client_config(roots, provider)?)
+        .https_or_http()
+        .with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(name))
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE)
+        .build(connector))
 }
 
 fn client_config(

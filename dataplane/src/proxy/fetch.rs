@@ -125,9 +125,7 @@ impl RevocationClient {
         issuer: &CertificateInfo,
         url: Option<&str>,
     ) -> Status {
-        let Some(id) = CertId::new(cert, issuer) else {
-            return Status::Unknown(Unknown::OcspInvalidResponse);
-        };
+        let id = CertId::new(cert, issuer);
         let now = unix_now();
         if let Some(lookup) = self.cached(&id, now) {
             self.telemetry.ocsp_cache(true);
@@ -169,7 +167,7 @@ impl RevocationClient {
         cert: &CertificateInfo,
         issuer: &CertificateInfo,
     ) -> Option<(Vec<u8>, i64)> {
-        let id = CertId::new(cert, issuer)?;
+        let id = CertId::new(cert, issuer);
         let now = unix_now();
         if let Some((der, until)) = self
             .staples
