@@ -49,6 +49,14 @@ fn each_rule_reports_object_field_and_reason() {
          "Listener/default/api", "spec.rules[0].matches[0].host", "HostNotInListener", Severity::Error),
         ("path without a slash", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["matches"] = json!([{"path": {"type": "Exact", "value": "api"}}])),
          "Listener/default/api", "spec.rules[0].matches[0].path.value", "InvalidPath", Severity::Error),
+        ("path not in canonical form", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["matches"] = json!([{"path": {"type": "PathPrefix", "value": "/a/../%61dmin//x"}}])),
+         "Listener/default/api", "spec.rules[0].matches[0].path.value", "InvalidPath", Severity::Error),
+        ("path no request can have", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["matches"] = json!([{"path": {"type": "Exact", "value": "/a%2Fb"}}])),
+         "Listener/default/api", "spec.rules[0].matches[0].path.value", "InvalidPath", Severity::Error),
+        ("exclusion path not in canonical form", base().edit("SslProfile", "partner", |p| p["spec"]["clientAuthConfiguration"]["exclusionPaths"] = json!(["/health", "/public/./x"])),
+         "SslProfile/default/partner", "spec.clientAuthConfiguration.exclusionPaths[1]", "InvalidExclusionPath", Severity::Error),
+        ("header name with an underscore", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["requestHeaders"] = json!({"set": [{"name": "X_Client_DN", "value": "{var_client_certificate_subject}"}]})),
+         "Listener/default/api", "spec.rules[0].requestHeaders.set[0].name", "InvalidHeaderName", Severity::Error),
         ("missing Service", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["backend"]["service"] = json!("nope")),
          "Listener/default/api", "spec.rules[0].backend.service", "BackendNotFound", Severity::Error),
         ("missing Service port", base().edit("Listener", "api", |l| l["spec"]["rules"][0]["backend"]["port"] = json!(81)),
@@ -118,4 +126,22 @@ fn clean_set_has_no_diagnostics() {
     let root = Ca::root("Partner Root");
     let t = run(&Manifests::partner_api(root.pem().as_bytes()));
     assert!(t.diagnostics.is_empty(), "{:#?}", t.diagnostics);
+}
+
+#[test]
+fn a_path_not_in_canonical_form_names_the_form_to_write() {
+    let root = Ca::root("Partner Root");
+    let t = run(
+        &Manifests::partner_api(root.pem().as_bytes()).edit("Listener", "api", |l| {
+            l["spec"]["rules"][0]["matches"] =
+                json!([{"path": {"type": "PathPrefix", "value": "/a/../%61dmin//x"}}])
+        }),
+    );
+    let messages: Vec<&str> = t.diagnostics.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        messages,
+        [
+            "path \"/a/../%61dmin//x\" is not in canonical form: write \"/admin/x\" (requests are matched after dot segments are removed, escapes of unreserved characters decoded and repeated slashes merged)"
+        ]
+    );
 }

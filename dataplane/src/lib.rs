@@ -5,6 +5,7 @@
 //! custom resources into a snapshot, and this crate only accepts what parses.
 
 pub mod admin;
+pub mod canon;
 pub mod config;
 pub mod crypto;
 pub mod pki;

@@ -1,4 +1,5 @@
-//! An in-process HTTP(S) backend that tells the test what reached it: path, method, headers,
+//! An in-process HTTP(S) backend that tells the test what reached it: path, the request target
+//! as sent, method, headers (and how many fields of each name),
 //! body size, HTTP version, which address served it and from which address the connection
 //! came (`"client"`: the gateway's side of the backend connection). `/stream/<n>` answers `n` bytes
 //! slowly, for downloads that must survive a configuration change; `/sleep/<ms>` answers late.
@@ -113,6 +114,14 @@ async fn answer(
         return Ok(Response::new(StreamBody::new(stream).boxed()));
     }
     let method = req.method().to_string();
+    // The request target as it arrived (path and query, unnormalised), and every header field,
+    // repeated ones included, by name.
+    let target = req.uri().path_and_query().map(|p| p.as_str().to_owned());
+    let mut header_count = serde_json::Map::new();
+    for name in req.headers().keys() {
+        let n = req.headers().get_all(name).iter().count();
+        header_count.insert(name.to_string(), n.into());
+    }
     let req_version = req.version();
     let headers: serde_json::Map<String, serde_json::Value> = req
         .headers()
@@ -132,7 +141,8 @@ async fn answer(
         }
     }
     let json = serde_json::json!({
-        "path": path, "method": method, "headers": headers, "bodyBytes": bytes,
+        "path": path, "target": target, "method": method, "headers": headers,
+        "headerCount": header_count, "bodyBytes": bytes,
         "server": server.to_string(), "client": client.to_string(),
         "version": format!("{req_version:?}"),
     });

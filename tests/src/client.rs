@@ -118,6 +118,71 @@ pub fn rustls_send(
     Ok((status, body, resumed))
 }
 
+/// One HTTP/2 request over rustls with ALPN `h2`, its pseudo-headers exactly as given
+/// (`:authority` is `authority`, `:path` is `path`, no normalisation) plus `headers`:
+/// (status, body) or the TLS, HTTP/2 or IO error.
+pub fn h2_request(
+    config: &rustls::ClientConfig,
+    port: u16,
+    sni: &str,
+    authority: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String), String> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
+    let uri = http::Uri::builder()
+        .scheme("https")
+        .authority(authority)
+        .path_and_query(path)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut request = http::Request::get(uri);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(()).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let exchange = async {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .map_err(|e| e.to_string())?;
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (client, conn) = h2::client::handshake(tls)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio::spawn(conn);
+            let (response, _) = client
+                .ready()
+                .await
+                .map_err(|e| e.to_string())?
+                .send_request(request, true)
+                .map_err(|e| e.to_string())?;
+            let response = response.await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let mut body = response.into_body();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk.map_err(|e| e.to_string())?;
+                let _ = body.flow_control().release_capacity(chunk.len());
+                bytes.extend_from_slice(&chunk);
+            }
+            Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        tokio::time::timeout(Duration::from_secs(10), exchange)
+            .await
+            .map_err(|_| "no HTTP/2 answer within 10 s".to_owned())?
+    })
+}
+
 /// Runs curl with `args` (plus `-s`), returning (exit code, stdout, stderr).
 pub fn curl(args: &[&str]) -> (i32, String, String) {
     let out = Command::new("curl")

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod client;
 pub mod cluster;
 pub mod examples;
+pub mod file_backend;
 pub mod gateway;
 pub mod incluster;
 pub mod manifests;

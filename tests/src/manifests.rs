@@ -127,6 +127,38 @@ impl Manifests {
         }))
     }
 
+    /// An SslProfile `default/name` whose `clientAuthConfiguration` is `auth`.
+    pub fn client_auth(self, name: &str, auth: Value) -> Self {
+        self.with(json!({
+            "apiVersion": "portcullis.io/v1alpha1", "kind": "SslProfile",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"clientAuthConfiguration": auth},
+        }))
+    }
+
+    /// An HTTPS Listener `default/name` on `port` for `host`, with the certificate Secret
+    /// `gw-tls`, the SslProfile `profile` when given, and `rules`.
+    pub fn https_rules(
+        self,
+        name: &str,
+        port: u16,
+        host: &str,
+        profile: Option<&str>,
+        rules: Value,
+    ) -> Self {
+        let mut spec = json!({
+            "protocol": "HTTPS", "port": port, "hostnames": [host],
+            "sslCertificate": {"name": "gw-tls"}, "rules": rules,
+        });
+        if let Some(p) = profile {
+            spec["sslProfile"] = json!({"name": p});
+        }
+        self.with(json!({
+            "apiVersion": "portcullis.io/v1alpha1", "kind": "Listener",
+            "metadata": {"name": name, "namespace": "default"}, "spec": spec,
+        }))
+    }
+
     /// A Service with port 80 → 8080 and an EndpointSlice with one ready endpoint on
     /// `address:target`.
     pub fn service(self, ns: &str, name: &str, address: &str, target: u16) -> Self {

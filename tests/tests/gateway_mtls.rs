@@ -32,38 +32,22 @@ impl Env {
         ]);
         let backend = EchoBackend::start();
         let port = free_port();
-        let listener = |name: &str, host: &str, profile: Option<&str>, headers: Value| {
-            let mut spec = json!({
-                "protocol": "HTTPS", "port": port, "hostnames": [host],
-                "sslCertificate": {"name": "gw-tls"},
-                "rules": [{"backend": {"service": "echo", "port": 80}, "requestHeaders": headers}],
-            });
-            if let Some(p) = profile {
-                spec["sslProfile"] = json!({"name": p});
-            }
-            json!({"apiVersion": "portcullis.io/v1alpha1", "kind": "Listener",
-                   "metadata": {"name": name, "namespace": "default"}, "spec": spec})
-        };
-        let profile = |name: &str, auth: Value| {
-            json!({"apiVersion": "portcullis.io/v1alpha1", "kind": "SslProfile",
-                   "metadata": {"name": name, "namespace": "default"},
-                   "spec": {"clientAuthConfiguration": auth}})
-        };
+        let rules = |headers: Value| json!([{"backend": {"service": "echo", "port": 80}, "requestHeaders": headers}]);
         let m = Manifests::new()
             .ca_secret("default", "partner-ca", format!("{}{}", root.pem(), int.pem()).as_bytes())
             .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
-            .with(profile("secure", json!({
+            .client_auth("secure", json!({
                 "mode": "Required", "trustedClientCertificates": [{"name": "partner-ca"}],
-                "verifyClientCertIssuerDN": true, "exclusionPaths": ["/public"]})))
-            .with(profile("pass", json!({"mode": "Passthrough", "trustedClientCertificates": [{"name": "partner-ca"}]})))
-            .with(listener("secure", "secure.example", Some("secure"), json!({
+                "verifyClientCertIssuerDN": true, "exclusionPaths": ["/public"]}))
+            .client_auth("pass", json!({"mode": "Passthrough", "trustedClientCertificates": [{"name": "partner-ca"}]}))
+            .https_rules("secure", port, "secure.example", Some("secure"), rules(json!({
                 "presets": ["ArrClientCert", "NginxSslClient", "EnvoyXfcc", "Rfc9440ClientCert"],
                 "set": [{"name": "X-Client-Subject", "value": "{var_client_certificate_subject}"},
                         {"name": "X-Client-Verify", "value": "{var_client_certificate_verification}"}]})))
-            .with(listener("pass", "pass.example", Some("pass"), json!({"presets": ["NginxSslClient"]})))
-            .with(listener("open", "open.example", None, json!({})))
-            .with(profile("opt", json!({"mode": "Optional", "trustedClientCertificates": [{"name": "partner-ca"}]})))
-            .with(listener("opt", "opt.example", Some("opt"), json!({"presets": ["NginxSslClient"]})))
+            .https_rules("pass", port, "pass.example", Some("pass"), rules(json!({"presets": ["NginxSslClient"]})))
+            .https_rules("open", port, "open.example", None, rules(json!({})))
+            .client_auth("opt", json!({"mode": "Optional", "trustedClientCertificates": [{"name": "partner-ca"}]}))
+            .https_rules("opt", port, "opt.example", Some("opt"), rules(json!({"presets": ["NginxSslClient"]})))
             .service("default", "echo", "127.0.0.1", backend.addr.port());
         let dir = tempfile::tempdir().expect("manifest dir");
         m.write(dir.path());

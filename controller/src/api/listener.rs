@@ -113,7 +113,10 @@ pub struct RoutingRule {
     /// Requests this rule takes need a valid client certificate (HTTP 400 otherwise), also
     /// on the profile's `exclusionPaths`: a public site protects `/admin` with a rule that
     /// sets it under an SslProfile of mode `Optional`. Needs an SslProfile of mode `Optional`
-    /// or `Required` (one that requests certificates and verifies them).
+    /// or `Required` (one that requests certificates and verifies them). The requirement errs
+    /// on the closed side: it also applies to every request whose path a backend may read as
+    /// this rule's (case folded as IIS does, `;parameters` dropped as Tomcat does, trailing
+    /// dots, spaces and slashes dropped), even when another rule serves that request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_client_certificate: bool,
 }
@@ -131,14 +134,19 @@ pub struct RouteMatch {
     pub path: Option<PathMatchSpec>,
 }
 
-/// A path match.
+/// A path match, against the request's canonical path: escapes of unreserved characters
+/// decoded (`%61` is `a`), dot segments removed, repeated slashes merged; the backend receives
+/// that same path. Requests whose paths backends read in more than one way (`%2F`, `\`,
+/// `..;`, control characters, double escapes) are refused with 400 before any rule.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PathMatchSpec {
-    /// `PathPrefix` (segment-wise prefix) or `Exact`.
+    /// `PathPrefix` (whole segments: `/admin` takes `/admin` and `/admin/…`, never
+    /// `/administrator`) or `Exact`. Case-sensitive.
     #[serde(default, rename = "type")]
     pub kind: PathMatchType,
-    /// The path, starting with `/`.
+    /// The path, starting with `/`, in canonical form (`portcullis validate` names the form to
+    /// write when it is not).
     #[schemars(regex(pattern = r"^/"), length(max = 1024))]
     pub value: String,
 }
@@ -225,11 +233,11 @@ pub struct RequestHeaders {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HeaderValue {
-    /// Header name.
-    #[schemars(
-        regex(pattern = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"),
-        length(min = 1, max = 256)
-    )]
+    /// Header name: letters, digits and `-` only. A backend that maps `_` to `-` (CGI, WSGI,
+    /// PHP, Rack) would read a client's `x-client-dn` as your `x_client_dn`; the gateway drops
+    /// request headers whose names hold other characters, and removes every name a rule of the
+    /// listener sets from all client requests to it before setting its own.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9-]+$"), length(min = 1, max = 256))]
     pub name: String,
     /// Value, with `{var_...}` server variables.
     #[schemars(length(max = 4096))]

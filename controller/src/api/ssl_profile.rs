@@ -186,10 +186,13 @@ pub struct ClientAuthConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://"), length(max = 2048))]
     pub ocsp_responder_url: Option<String>,
-    /// Path prefixes (case-insensitive, each starting with `/`) that need no client
-    /// certificate in mode `Required`, as App Service's exclusion paths. Enforced per request
-    /// after a certificate-optional handshake: no TLS renegotiation, so TLS 1.3, HTTP/2 and
-    /// large uploads keep working.
+    /// Path prefixes (case-insensitive, each starting with `/`, in canonical form) that need
+    /// no client certificate in mode `Required`, as App Service's exclusion paths. Matched on
+    /// whole segments of the request's canonical path (`/public` excuses `/public` and
+    /// `/public/…`, never `/publicity` or `/public;x/…`), and only when the path a backend may
+    /// read more loosely (`;parameters`, trailing dots dropped) is under it too. Enforced per
+    /// request after a certificate-optional handshake: no TLS renegotiation, so TLS 1.3, HTTP/2
+    /// and large uploads keep working.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub exclusion_paths: Vec<ExclusionPath>,

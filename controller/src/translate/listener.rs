@@ -230,18 +230,18 @@ fn routes(
             });
             let path = match &m.path {
                 None => PathMatch::Prefix("/".into()),
-                Some(p) if !p.value.starts_with('/') => {
-                    report.invalid(
-                        format!("{field}.matches[{j}].path.value"),
-                        "InvalidPath",
-                        format!("path {:?} must start with '/'", p.value),
-                    );
-                    continue;
+                Some(p) => {
+                    let field = format!("{field}.matches[{j}].path.value");
+                    let Some(value) =
+                        super::canonical_path(&p.value, &field, "InvalidPath", report)
+                    else {
+                        continue;
+                    };
+                    match p.kind {
+                        PathMatchType::PathPrefix => PathMatch::Prefix(value),
+                        PathMatchType::Exact => PathMatch::Exact(value),
+                    }
                 }
-                Some(p) => match p.kind {
-                    PathMatchType::PathPrefix => PathMatch::Prefix(p.value.clone()),
-                    PathMatchType::Exact => PathMatch::Exact(p.value.clone()),
-                },
             };
             out.push(Route {
                 host,
@@ -278,15 +278,11 @@ fn headers(
     for (i, s) in h.set.iter().enumerate() {
         let f = format!("{field}.requestHeaders.set[{i}]");
         let name = s.name.to_ascii_lowercase();
-        let valid_name = !name.is_empty()
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+.^_`|~-".contains(&b));
-        if !valid_name {
+        if !dataplane::canon::header::is_plain_name(&name) {
             report.invalid(
                 format!("{f}.name"),
                 "InvalidHeaderName",
-                format!("{:?} is not a valid HTTP header name", s.name),
+                format!("{:?} is not a header name of letters, digits and '-' only: backends that map '_' to '-' (CGI, WSGI, PHP, Rack) would read a client's header as yours, and the gateway drops such names from requests", s.name),
             );
             continue;
         }

@@ -167,6 +167,32 @@ fn age_key<K: ResourceExt>(o: &K) -> (Option<jiff::Timestamp>, String, String) {
     )
 }
 
+/// A configured path (route match or exclusion path) if it is canonical, as every request path
+/// is made before it is matched ([`dataplane::canon::path`]); a value that is not could never
+/// match, or could match only by accident, so it is refused with the form to write instead.
+pub(crate) fn canonical_path(
+    value: &str,
+    field: &str,
+    reason: &'static str,
+    report: &mut Reporter<'_>,
+) -> Option<String> {
+    match dataplane::canon::canonical_path(value) {
+        Ok(c) if c == value => Some(c.into_owned()),
+        Ok(c) => {
+            report.invalid(field, reason, format!("path {value:?} is not in canonical form: write {c:?} (requests are matched after dot segments are removed, escapes of unreserved characters decoded and repeated slashes merged)"));
+            None
+        }
+        Err(e) => {
+            report.invalid(
+                field,
+                reason,
+                format!("path {value:?} can never match a request: {e}"),
+            );
+            None
+        }
+    }
+}
+
 /// Looks up a Secret reference, refusing other namespaces.
 pub(crate) fn resolve_secret<'a>(
     r: &SecretRef,

@@ -154,15 +154,16 @@ fn client_auth(
             "exclusionPaths apply only to mode Required",
         );
     }
-    for (i, p) in c.exclusion_paths.iter().enumerate() {
-        if !p.0.starts_with('/') {
-            report.invalid(
-                format!("{base}.exclusionPaths[{i}]"),
-                "InvalidExclusionPath",
-                format!("{:?} must start with '/'", p.0),
-            );
-        }
-    }
+    let exclusion_paths = c
+        .exclusion_paths
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| {
+            let field = format!("{base}.exclusionPaths[{i}]");
+            super::canonical_path(&p.0, &field, "InvalidExclusionPath", report)
+        })
+        .map(|p| p.to_ascii_lowercase())
+        .collect();
 
     let mut trust = Vec::new();
     let mut chains = BTreeMap::new();
@@ -231,11 +232,7 @@ fn client_auth(
         crls,
         ocsp_responder: c.ocsp_responder_url.clone(),
         fetch_crl_distribution_points: c.fetch_crl_distribution_points,
-        exclusion_paths: c
-            .exclusion_paths
-            .iter()
-            .map(|p| p.0.to_ascii_lowercase())
-            .collect(),
+        exclusion_paths,
     };
     let auth = match c.mode {
         ClientAuthMode::Required => ClientAuth::Required(verification),

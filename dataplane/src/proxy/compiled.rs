@@ -10,6 +10,7 @@ use rustls::crypto::CryptoProvider;
 use super::backend::BackendPool;
 use super::client_auth::ClientAuthVerifier;
 use super::stapling::StapledCert;
+use crate::canon;
 use crate::config::{
     ClientAuth, HeaderPreset, HeaderRule, Hostname, PathMatch, Protocol, Refusal, ServerTls,
     Snapshot, SslPolicy, TlsVersion, VirtualServer,
@@ -30,8 +31,9 @@ pub struct CompileError {
 pub struct CompiledSnapshot {
     /// By port.
     pub ports: BTreeMap<u16, Arc<CompiledPort>>,
-    /// Identity headers removed from every client request (strip before set).
-    pub identity_headers: Vec<http::HeaderName>,
+    /// Headers removed from every client request before the gateway sets its own (strip
+    /// before set): see [`super::identity::stripped_header_names`].
+    pub strip: Vec<http::HeaderName>,
 }
 
 /// One port's virtual servers.
@@ -62,10 +64,13 @@ pub struct CompiledServer {
     pub required: bool,
     /// Whether a presented certificate must be valid (Optional).
     pub optional: bool,
-    /// Lowercase path prefixes that need no certificate.
-    pub exclusion_paths: Vec<String>,
+    /// Path prefixes that need no certificate: (canonical, loose reading).
+    exclusion_paths: Vec<(String, String)>,
     /// Routes in order.
     pub routes: Vec<CompiledRoute>,
+    /// Whether any route requires a client certificate (most servers: none, and the
+    /// per-request check is skipped).
+    any_route_requires_certificate: bool,
     /// Redirect every request to HTTPS on this port (plain HTTP listeners).
     pub redirect_https_port: Option<u16>,
     /// Set when the server refuses all traffic.
@@ -79,6 +84,8 @@ pub struct CompiledRoute {
     pub host: Option<Hostname>,
     /// Path match.
     pub path: PathMatch,
+    /// The path's loose reading ([`canon::path::loosen`]), for the certificate requirement.
+    loose_path: String,
     /// Where requests go.
     pub backend: Arc<BackendPool>,
     /// Identity header presets.
@@ -93,7 +100,7 @@ impl Default for CompiledSnapshot {
     fn default() -> Self {
         Self {
             ports: BTreeMap::new(),
-            identity_headers: super::identity::identity_header_names([]),
+            strip: super::identity::stripped_header_names([]),
         }
     }
 }
@@ -128,7 +135,7 @@ impl CompiledSnapshot {
             .flat_map(|r| &r.request_headers);
         Ok(Self {
             ports,
-            identity_headers: super::identity::identity_header_names(rules),
+            strip: super::identity::stripped_header_names(rules),
         })
     }
 }
@@ -188,32 +195,83 @@ impl CompiledPort {
 }
 
 impl CompiledServer {
-    /// Whether `path` needs no client certificate.
+    /// Whether `path` (canonical) needs no client certificate: an exclusion path covers it,
+    /// whole segments, ASCII case ignored, in its canonical and in its loose reading, so an
+    /// exclusion path excuses only what it names (`/public;x/…` is not under `/public`).
     pub fn is_excluded(&self, path: &str) -> bool {
         if self.exclusion_paths.is_empty() {
             return false;
         }
-        let lower = path.to_ascii_lowercase();
-        self.exclusion_paths
-            .iter()
-            .any(|p| lower.starts_with(p.as_str()))
+        let covered = |path: &str, loose: bool| {
+            self.exclusion_paths.iter().any(|(canonical, lenient)| {
+                let prefix = if loose { lenient } else { canonical };
+                canon::path::prefix_covers(prefix, path, true)
+            })
+        };
+        covered(path, false) && covered(&canon::path::loosen(path), true)
     }
 
-    /// The first route for `host` and `path`.
+    /// The route that serves `host` and `path` (canonical): the first that matches exactly.
     pub fn route(&self, host: &str, path: &str) -> Option<&CompiledRoute> {
-        self.routes.iter().find(|r| {
-            r.host.as_ref().is_none_or(|h| h.matches(host))
-                && match &r.path {
-                    PathMatch::Exact(p) => path == p,
-                    PathMatch::Prefix(p) => {
-                        p == "/"
-                            || path == p
-                            || (path.starts_with(p.as_str())
-                                && (p.ends_with('/')
-                                    || path.as_bytes().get(p.len()) == Some(&b'/')))
-                    }
-                }
+        self.routes
+            .iter()
+            .find(|r| r.covers_host(host) && r.path.covers(path))
+    }
+
+    /// Whether a request for `host` and `path` (canonical) needs a verified client
+    /// certificate under some route: the route that serves it, or the first route that
+    /// matches its loose reading (case folded, `;parameters` and trailing dots dropped, as IIS,
+    /// Tomcat or Windows read it). Routes whose paths that reading cannot tell apart are one
+    /// route to such a backend: if any of them requires a certificate, the request does.
+    pub fn requires_certificate(&self, host: &str, path: &str) -> bool {
+        if !self.any_route_requires_certificate {
+            return false;
+        }
+        if self
+            .route(host, path)
+            .is_some_and(|r| r.require_client_certificate)
+        {
+            return true;
+        }
+        let loose = canon::path::loosen(path);
+        let Some(first) = self
+            .routes
+            .iter()
+            .find(|r| r.covers_host(host) && r.covers_loosely(&loose))
+        else {
+            return false;
+        };
+        self.routes.iter().any(|r| {
+            r.require_client_certificate
+                && r.covers_host(host)
+                && r.loose_path == first.loose_path
+                && r.covers_loosely(&loose)
         })
+    }
+}
+
+impl CompiledRoute {
+    fn covers_host(&self, host: &str) -> bool {
+        self.host.as_ref().is_none_or(|h| h.matches(host))
+    }
+
+    /// Whether the route's loose path matches `loose`, a loose reading of a request path.
+    fn covers_loosely(&self, loose: &str) -> bool {
+        match &self.path {
+            PathMatch::Exact(_) => self.loose_path == loose,
+            PathMatch::Prefix(_) => canon::path::prefix_covers(&self.loose_path, loose, false),
+        }
+    }
+}
+
+impl PathMatch {
+    /// Whether this match takes `path` (canonical): `Exact` the path itself, `Prefix` the path
+    /// and everything under it on segment boundaries.
+    pub fn covers(&self, path: &str) -> bool {
+        match self {
+            Self::Exact(p) => path == p,
+            Self::Prefix(p) => canon::path::prefix_covers(p, path, false),
+        }
     }
 }
 
@@ -235,7 +293,11 @@ fn compile_server(
         _ => (None, None, None, &ClientAuth::Off),
     };
     let exclusion_paths = match auth {
-        ClientAuth::Required(v) => v.exclusion_paths.clone(),
+        ClientAuth::Required(v) => v
+            .exclusion_paths
+            .iter()
+            .map(|p| (p.clone(), canon::path::loosen(p)))
+            .collect(),
         _ => Vec::new(),
     };
     let routes = s
@@ -244,6 +306,9 @@ fn compile_server(
         .map(|r| {
             Ok(CompiledRoute {
                 host: r.host.clone(),
+                loose_path: canon::path::loosen(match &r.path {
+                    PathMatch::Exact(p) | PathMatch::Prefix(p) => p,
+                }),
                 path: r.path.clone(),
                 backend: Arc::new(
                     BackendPool::new(&r.backend, provider)
@@ -254,8 +319,9 @@ fn compile_server(
                 require_client_certificate: r.require_client_certificate,
             })
         })
-        .collect::<Result<_, CompileError>>()?;
+        .collect::<Result<Vec<_>, CompileError>>()?;
     Ok(CompiledServer {
+        any_route_requires_certificate: routes.iter().any(|r| r.require_client_certificate),
         name: s.name.clone(),
         hostnames: s.hostnames.clone(),
         tls,
@@ -354,4 +420,123 @@ fn policy_provider(
             .collect::<Result<_, _>>()?;
     }
     Ok(provider)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Backend, BackendProtocol};
+
+    /// A server with `routes` (path, whether it requires a certificate), in order, and
+    /// `exclusions`.
+    fn server(routes: &[(PathMatch, bool)], exclusions: &[&str]) -> CompiledServer {
+        let backend = Arc::new(
+            BackendPool::new(
+                &Backend {
+                    name: "default/echo:80".into(),
+                    endpoints: Vec::new(),
+                    protocol: BackendProtocol::Http,
+                    host_override: None,
+                    request_timeout_ms: 1000,
+                },
+                &Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            )
+            .expect("backend"),
+        );
+        let routes: Vec<CompiledRoute> = routes
+            .iter()
+            .map(|(path, require)| CompiledRoute {
+                host: None,
+                loose_path: canon::path::loosen(match path {
+                    PathMatch::Exact(p) | PathMatch::Prefix(p) => p,
+                }),
+                path: path.clone(),
+                backend: backend.clone(),
+                presets: Vec::new(),
+                headers: Vec::new(),
+                require_client_certificate: *require,
+            })
+            .collect();
+        CompiledServer {
+            name: "default/site".into(),
+            hostnames: Vec::new(),
+            tls: None,
+            verifier: None,
+            stapled: None,
+            required: !exclusions.is_empty(),
+            optional: exclusions.is_empty(),
+            exclusion_paths: exclusions
+                .iter()
+                .map(|p| ((*p).to_owned(), canon::path::loosen(p)))
+                .collect(),
+            any_route_requires_certificate: routes.iter().any(|r| r.require_client_certificate),
+            routes,
+            redirect_https_port: None,
+            refusal: None,
+        }
+    }
+
+    fn prefix(p: &str) -> PathMatch {
+        PathMatch::Prefix(p.into())
+    }
+
+    #[test]
+    fn the_requirement_holds_on_every_reading_of_a_path() {
+        let s = server(
+            &[
+                (prefix("/admin/public"), false),
+                (prefix("/admin"), true),
+                (PathMatch::Exact("/exact/secret.txt".into()), true),
+                (prefix("/"), false),
+            ],
+            &[],
+        );
+        for (path, required) in [
+            ("/admin", true),
+            ("/admin/x", true),
+            ("/ADMIN/x", true),
+            ("/admin;v=1/x", true),
+            ("/admin./x", true),
+            ("/Exact/Secret.txt", true),
+            ("/exact/secret.txt/", true),
+            ("/exact/secret.txt;x", true),
+            // A more specific open rule before it stays open, in every reading.
+            ("/admin/public/x", false),
+            ("/Admin/Public/x", false),
+            ("/administrator", false),
+            ("/exact/secret.txt2", false),
+            ("/exact", false),
+            ("/", false),
+        ] {
+            assert_eq!(s.requires_certificate("a.test", path), required, "{path}");
+        }
+    }
+
+    #[test]
+    fn rules_a_loose_reader_cannot_tell_apart_are_judged_together() {
+        // `/API` open and `/api` protected are one path to a backend that folds case.
+        let s = server(&[(prefix("/API"), false), (prefix("/api"), true)], &[]);
+        assert!(s.requires_certificate("a.test", "/API/x"));
+        let s = server(&[(prefix("/x"), false)], &[]);
+        assert!(!s.requires_certificate("a.test", "/X"));
+    }
+
+    #[test]
+    fn exclusions_excuse_only_what_they_name() {
+        let s = server(&[(prefix("/"), false)], &["/public"]);
+        for (path, excluded) in [
+            ("/public", true),
+            ("/public/", true),
+            ("/public/x", true),
+            ("/PUBLIC/x", true),
+            ("/public/x;y", true),
+            ("/publicity", false),
+            ("/public-admin/x", false),
+            ("/public;x/y", false),
+            ("/public./y", false),
+            ("/admin", false),
+        ] {
+            assert_eq!(s.is_excluded(path), excluded, "{path}");
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! One HTTP request through the gateway, in the order the checks apply:
-//! SNI/Host agreement (421) → listener refused (503) → client certificate gate (400, except on
-//! exclusion paths) → route (404) → strip identity headers, set the gateway's → backend
-//! (502/503/504) → access log.
+//! one host and canonical target (400) → SNI/Host agreement (421) → listener refused (503) →
+//! client certificate gate (400, except on exclusion paths) → route (404) → the certificate
+//! requirement of the rules (400) → drop aliasable header names, strip identity and routing
+//! headers, set the gateway's → backend (502/503/504) → access log.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -21,7 +22,9 @@ use super::compiled::{CompiledServer, CompiledSnapshot};
 use super::fetch::RevocationClient;
 use super::identity;
 use super::serve::{TlsInfo, unix_now};
+use super::target;
 use super::telemetry::Telemetry;
+use crate::canon::header::{ROUTING_HEADERS, is_plain_name};
 
 /// What a connection knows while serving its requests.
 pub struct ConnCtx {
@@ -56,6 +59,8 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Serves one request.
 pub async fn handle(
@@ -64,27 +69,33 @@ pub async fn handle(
 ) -> Result<Response<Body>, Infallible> {
     let _in_flight = ctx.activity.begin();
     let started = Instant::now();
-    let host = request_host(&req);
+    let version = req.version();
     // What the access log needs of the request, taken before it moves on; nothing is built
     // for a log that is off.
-    let logged = ctx.telemetry.access_log_enabled().then(|| {
-        (
-            req.method().to_string(),
-            req.uri().path().to_owned(),
-            format!("{:?}", req.version()),
-        )
-    });
+    let logged = ctx
+        .telemetry
+        .access_log_enabled()
+        .then(|| (req.method().to_string(), format!("{version:?}")));
     let mut log = Outcome {
         listener: "-".into(),
+        host: String::new(),
+        path: String::new(),
         upstream: None,
         verdict: Verdict::None,
         error: None,
     };
-    let response = proxy(req, &host, &ctx, &mut log).await;
+    let mut response = proxy(req, &ctx, &mut log).await;
+    // The gateway answers in its own HTTP version, whatever the backend's (RFC 9110 §6.2):
+    // HTTP/1.1 to an HTTP/1.x client, HTTP/2 to an HTTP/2 one.
+    *response.version_mut() = if version == Version::HTTP_2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     ctx.telemetry.request(&log.listener, status, elapsed);
-    let Some((method, path, version)) = logged else {
+    let Some((method, version)) = logged else {
         return Ok(response);
     };
     let cert = ctx.tls.as_ref().and_then(|t| t.cert.as_ref());
@@ -93,8 +104,8 @@ pub async fn handle(
         "listener": log.listener,
         "clientIp": ctx.peer.ip().to_string(),
         "method": method,
-        "host": host,
-        "path": path,
+        "host": log.host,
+        "path": log.path,
         "protocol": version,
         "status": status,
         "upstream": log.upstream.map(|u| u.to_string()),
@@ -114,17 +125,16 @@ pub async fn handle(
 /// What the access log learns along the way.
 struct Outcome {
     listener: String,
+    /// The judged host (empty when the request was refused before it had one).
+    host: String,
+    /// The canonical path the request was judged and forwarded by; the raw one when refused.
+    path: String,
     upstream: Option<crate::config::Endpoint>,
     verdict: Verdict,
     error: Option<String>,
 }
 
-async fn proxy(
-    mut req: Request<Incoming>,
-    host: &str,
-    ctx: &ConnCtx,
-    log: &mut Outcome,
-) -> Response<Body> {
+async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> Response<Body> {
     let config = ctx.config.borrow().clone();
     let Some(port) = config.ports.get(&ctx.port) else {
         return text(
@@ -132,10 +142,25 @@ async fn proxy(
             "503 Service Unavailable: this port is no longer configured",
         );
     };
-    let server: &Arc<CompiledServer> = match (
-        &ctx.tls,
-        port.select((!host.is_empty()).then_some(host)),
-    ) {
+    // Every decision below reads the request in this one form, and the backend gets it.
+    let sni = ctx.tls.as_ref().and_then(|t| t.sni.as_deref());
+    let authority = match target::canonicalize(&mut req, sni) {
+        Ok(a) => a,
+        Err(e) => {
+            if ctx.telemetry.access_log_enabled() {
+                log.path = req.uri().path().to_owned();
+            }
+            log.error = Some(e.to_string());
+            ctx.telemetry.request_refused(e.label());
+            return text(StatusCode::BAD_REQUEST, &format!("400 Bad Request: {e}"));
+        }
+    };
+    let host = authority.host();
+    log.host = host.to_owned();
+    if ctx.telemetry.access_log_enabled() {
+        log.path = req.uri().path().to_owned();
+    }
+    let server: &Arc<CompiledServer> = match (&ctx.tls, port.select(Some(host))) {
         (Some(tls), Some(s)) if s.name != tls.server.name => {
             // The Host belongs to another TLS configuration than the one the connection was
             // opened with (SNI): answering would let a client reach an mTLS host over a
@@ -147,17 +172,6 @@ async fn proxy(
             );
         }
         (_, Some(s)) => s,
-        (Some(tls), None) if host.is_empty() => {
-            match port.servers.iter().find(|s| s.name == tls.server.name) {
-                Some(s) => s,
-                None => {
-                    return text(
-                        StatusCode::NOT_FOUND,
-                        "404 Not Found: no listener for this host",
-                    );
-                }
-            }
-        }
         (_, None) => {
             return text(
                 StatusCode::NOT_FOUND,
@@ -200,46 +214,49 @@ async fn proxy(
         Verdict::None if server.required => Some(Reason::NoCertificate),
         _ => None,
     };
+    let path = req.uri().path();
     if let Some(reason) = refused
-        && !server.is_excluded(req.uri().path())
+        && !server.is_excluded(path)
     {
         return certificate_refused(reason);
     }
-    let Some(route) = server.route(host, req.uri().path()) else {
+    let Some(route) = server.route(host, path) else {
         return text(
             StatusCode::NOT_FOUND,
             "404 Not Found: no route matches this path",
         );
     };
     // A rule's own requirement: a verified certificate (FailOpen's unknown revocation status
-    // is admitted, as the profile's policy says), whatever the exclusion paths.
-    if route.require_client_certificate {
-        let missing = match &verdict {
-            Verdict::Success | Verdict::SuccessRevocationUnknown(_) => None,
-            Verdict::Failed(r) => Some(*r),
-            Verdict::None => Some(Reason::NoCertificate),
-        };
-        if let Some(reason) = missing {
-            return certificate_refused(reason);
-        }
+    // is admitted, as the profile's policy says), whatever the exclusion paths; judged on
+    // every reading a backend may take of the path, not only on the route that serves it.
+    let missing = match &verdict {
+        Verdict::Success | Verdict::SuccessRevocationUnknown(_) => None,
+        Verdict::Failed(r) => Some(*r),
+        Verdict::None => Some(Reason::NoCertificate),
+    };
+    if let Some(reason) = missing
+        && (route.require_client_certificate || server.requires_certificate(host, path))
+    {
+        return certificate_refused(reason);
     }
 
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
-    identity::strip(headers, &config.identity_headers, &route.headers);
+    let dropped = drop_aliasable_names(headers);
+    if dropped > 0 {
+        ctx.telemetry.headers_dropped(dropped);
+    }
+    for name in config.strip.iter().chain(&ROUTING_HEADERS) {
+        headers.remove(name);
+    }
     let cert = ctx.tls.as_ref().and_then(|t| t.cert.as_ref());
     identity::set(headers, &route.presets, &route.headers, cert, &verdict);
     forwarded(headers, ctx, host);
-    if let Some(h) = route
-        .backend
-        .host_override
-        .as_deref()
-        .and_then(|h| HeaderValue::from_str(h).ok())
-    {
-        headers.insert(header::HOST, h);
-    } else if !headers.contains_key(header::HOST)
-        && let Ok(h) = HeaderValue::from_str(host)
-    {
+    let host_header = match route.backend.host_override.as_deref() {
+        Some(h) => HeaderValue::from_str(h),
+        None => HeaderValue::from_str(&authority.to_string()),
+    };
+    if let Ok(h) = host_header {
         headers.insert(header::HOST, h);
     }
     *req.version_mut() = Version::HTTP_11;
@@ -282,32 +299,6 @@ fn certificate_refused(reason: Reason) -> Response<Body> {
     )
 }
 
-/// The request's host, lowercase and without port: the `:authority` (HTTP/2) or `Host`.
-fn request_host(req: &Request<Incoming>) -> String {
-    let raw = req
-        .uri()
-        .authority()
-        .map(|a| a.host().to_owned())
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_default();
-    let host = if raw.starts_with('[') {
-        raw.split(']')
-            .next()
-            .map(|h| format!("{h}]"))
-            .unwrap_or_default()
-    } else {
-        raw.rsplit_once(':')
-            .map_or(raw.as_str(), |(h, _)| h)
-            .to_owned()
-    };
-    host.trim_end_matches('.').to_ascii_lowercase()
-}
-
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<String> = headers
@@ -324,17 +315,38 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Drops request headers whose names a backend could read as another name (`_` for `-`, see
+/// [`crate::canon::header`]); returns how many.
+fn drop_aliasable_names(headers: &mut HeaderMap) -> u64 {
+    if headers.keys().all(|n| is_plain_name(n.as_str())) {
+        return 0;
+    }
+    let aliasable: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| !is_plain_name(n.as_str()))
+        .cloned()
+        .collect();
+    let mut dropped = 0;
+    for name in aliasable {
+        dropped += headers.get_all(&name).iter().count() as u64;
+        headers.remove(&name);
+    }
+    dropped
+}
+
+/// The gateway's own forwarding headers. It is the edge: what a client says of earlier hops
+/// is not evidence, so `X-Forwarded-For` and `X-Real-IP` hold the client's address alone, and
+/// the host, protocol and port are those the gateway judged and served.
 fn forwarded(headers: &mut HeaderMap, ctx: &ConnCtx, host: &str) {
     let ip = ctx.peer.ip().to_string();
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip,
-    };
     let proto = if ctx.tls.is_some() { "https" } else { "http" };
+    let port = ctx.port.to_string();
     for (name, value) in [
-        (X_FORWARDED_FOR, xff.as_str()),
+        (X_FORWARDED_FOR, ip.as_str()),
+        (X_REAL_IP, ip.as_str()),
         (X_FORWARDED_PROTO, proto),
         (X_FORWARDED_HOST, host),
+        (X_FORWARDED_PORT, port.as_str()),
     ] {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(name, v);

@@ -1,8 +1,9 @@
 //! The client's identity as headers for the backend: Application Gateway's server variables
 //! and the ready-made presets (App Service, ingress-nginx, Envoy XFCC, RFC 9440).
 //!
-//! Strip before set: [`strip`] removes every client-identity header a client could send, on
-//! every listener, mTLS or not, before [`set`] adds the gateway's own.
+//! Strip before set: the proxy removes every client-identity header a client could send, and
+//! every name any rule sets ([`stripped_header_names`]), on every listener, mTLS or not,
+//! before [`set`] adds the gateway's own.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -64,22 +65,11 @@ impl ClientCertificate {
     }
 }
 
-/// Removes the identity headers in `names` (see [`identity_header_names`]) and every header
-/// this route's rules set.
-pub fn strip(headers: &mut HeaderMap, names: &[HeaderName], rules: &[HeaderRule]) {
-    for name in names {
-        headers.remove(name);
-    }
-    for rule in rules {
-        headers.remove(rule.name.as_str());
-    }
-}
-
-/// Every header that carries client identity anywhere in the gateway: the presets' and each
-/// rule whose value uses a server variable, on any listener. A client may not send one of
-/// them on any listener, since a backend behind two listeners may trust it from either.
+/// Every header a client may not send, on any listener: the presets' identity headers and
+/// every header any rule sets, server variables or literal values (`X-Internal-Auth:
+/// granted`), since a backend behind two listeners, or two routes, may trust it from either.
 /// Parsed once per snapshot, not per request; a name that is no header name cannot be sent.
-pub fn identity_header_names<'a>(
+pub fn stripped_header_names<'a>(
     rules: impl IntoIterator<Item = &'a HeaderRule>,
 ) -> Vec<HeaderName> {
     let mut names: Vec<HeaderName> = IDENTITY_HEADERS
@@ -87,12 +77,7 @@ pub fn identity_header_names<'a>(
         .map(|s| HeaderName::from_static(s))
         .collect();
     for rule in rules {
-        let uses_variable = rule
-            .value
-            .0
-            .iter()
-            .any(|p| matches!(p, TemplatePart::Variable(_)));
-        if let (true, Ok(name)) = (uses_variable, HeaderName::from_bytes(rule.name.as_bytes()))
+        if let Ok(name) = HeaderName::from_bytes(rule.name.as_bytes())
             && !names.contains(&name)
         {
             names.push(name);

@@ -61,8 +61,42 @@ impl Limits {
     };
 }
 
+/// The HTTP servers of a port, one per protocol a connection can have agreed on.
+pub struct HttpServers {
+    /// No ALPN (plain HTTP, or a TLS client that offered none): the protocol is detected from
+    /// the first bytes (the HTTP/2 preface, else HTTP/1.1).
+    detect: Builder<TokioExecutor>,
+    /// ALPN `http/1.1`.
+    http1: Builder<TokioExecutor>,
+    /// ALPN `h2`.
+    http2: Builder<TokioExecutor>,
+}
+
+impl HttpServers {
+    /// The servers with `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        let detect = http_builder(limits);
+        Self {
+            http1: detect.clone().http1_only(),
+            http2: detect.clone().http2_only(),
+            detect,
+        }
+    }
+
+    /// The server for the protocol the TLS handshake agreed on. ALPN is binding (RFC 7301,
+    /// RFC 9113 §3.3): a connection that agreed on `h2` speaks HTTP/2 only, and its bytes are
+    /// never read as HTTP/1.1, nor the reverse.
+    pub fn for_alpn(&self, alpn: Option<&[u8]>) -> &Builder<TokioExecutor> {
+        match alpn {
+            Some(b"h2") => &self.http2,
+            Some(b"http/1.1") => &self.http1,
+            _ => &self.detect,
+        }
+    }
+}
+
 /// The HTTP server settings every connection of a port uses.
-pub fn http_builder(limits: &Limits) -> Builder<TokioExecutor> {
+fn http_builder(limits: &Limits) -> Builder<TokioExecutor> {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()

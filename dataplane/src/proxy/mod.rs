@@ -16,6 +16,7 @@ mod limits;
 mod revocation;
 mod serve;
 mod stapling;
+mod target;
 mod telemetry;
 
 use std::collections::HashMap;

@@ -19,7 +19,7 @@ use super::compiled::{CompiledPort, CompiledServer, CompiledSnapshot};
 use super::fetch::RevocationClient;
 use super::http::{ConnCtx, handle};
 use super::identity::ClientCertificate;
-use super::limits::{Activity, Limits, TrackedIo, http_builder};
+use super::limits::{Activity, HttpServers, Limits, TrackedIo};
 use super::telemetry::Telemetry;
 use crate::config::Protocol;
 
@@ -96,7 +96,7 @@ pub struct Shared {
 /// port); connections already accepted run to completion.
 pub async fn accept_loop(listener: TcpListener, port: u16, shared: Shared) {
     let shared = Arc::new(shared);
-    let http = Arc::new(http_builder(&shared.limits));
+    let http = Arc::new(HttpServers::new(&shared.limits));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -132,7 +132,7 @@ async fn connection(
     peer: SocketAddr,
     port_cfg: Arc<CompiledPort>,
     shared: &Shared,
-    http: &Builder<TokioExecutor>,
+    http: &HttpServers,
 ) {
     let (port, telemetry, ocsp) = (port_cfg.port, &shared.telemetry, &shared.ocsp);
     if port_cfg.protocol == Protocol::Http {
@@ -145,7 +145,7 @@ async fn connection(
             ocsp: ocsp.clone(),
             activity: Arc::new(Activity::default()),
         });
-        serve_http(stream, ctx, http, &shared.limits).await;
+        serve_http(stream, ctx, http.for_alpn(None), &shared.limits).await;
         return;
     }
     // One deadline for the whole handshake, ClientHello included.
@@ -185,6 +185,7 @@ async fn connection(
         }
     };
     let (_, conn) = tls.get_ref();
+    let server_http = http.for_alpn(conn.alpn_protocol());
     let peer_certs: Vec<CertificateDer<'static>> = conn
         .peer_certificates()
         .map(|c| c.iter().map(|d| d.clone().into_owned()).collect())
@@ -245,7 +246,7 @@ async fn connection(
         ocsp: ocsp.clone(),
         activity: Arc::new(Activity::default()),
     });
-    serve_http(tls, ctx, http, &shared.limits).await;
+    serve_http(tls, ctx, server_http, &shared.limits).await;
 }
 
 /// The reason label of a failed handshake.

@@ -40,6 +40,8 @@ pub struct Telemetry {
     expiries: Mutex<Expiries>,
     open_connections: AtomicI64,
     closed: Mutex<BTreeMap<&'static str, u64>>,
+    requests_refused: Mutex<BTreeMap<&'static str, u64>>,
+    headers_dropped: AtomicU64,
     draining: std::sync::atomic::AtomicBool,
     config_version: AtomicU64,
     config_rejected: AtomicU64,
@@ -121,6 +123,8 @@ impl Telemetry {
             expiries: Mutex::default(),
             open_connections: AtomicI64::new(0),
             closed: Mutex::default(),
+            requests_refused: Mutex::default(),
+            headers_dropped: AtomicU64::new(0),
             draining: std::sync::atomic::AtomicBool::new(false),
             config_version: AtomicU64::new(0),
             config_rejected: AtomicU64::new(0),
@@ -176,6 +180,17 @@ impl Telemetry {
     /// Counts a connection a limit closed (`ConnectionLimit`, `HeaderTimeout`, …).
     pub fn closed(&self, limit: &'static str) {
         *lock(&self.closed).entry(limit).or_default() += 1;
+    }
+
+    /// Counts a request refused before any decision because its target or host is ambiguous
+    /// (`EncodedSlash`, `DuplicateHost`, …).
+    pub fn request_refused(&self, reason: &'static str) {
+        *lock(&self.requests_refused).entry(reason).or_default() += 1;
+    }
+
+    /// Counts request headers dropped because a backend could read their names as others.
+    pub fn headers_dropped(&self, n: u64) {
+        self.headers_dropped.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Connections open now.
@@ -352,6 +367,13 @@ impl Telemetry {
             "limit",
             &lock(&self.closed),
         );
+        labelled_counter(
+            &mut out,
+            "portcullis_http_requests_refused_total",
+            "Requests refused (400) before any decision because backends could read their target or host differently, by reason.",
+            "reason",
+            &lock(&self.requests_refused),
+        );
         let gauges = [
             (
                 "portcullis_open_connections",
@@ -370,6 +392,12 @@ impl Telemetry {
                 "counter",
                 "Snapshots rejected (the previous one kept serving).",
                 self.config_rejected.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "portcullis_http_request_headers_dropped_total",
+                "counter",
+                "Client request headers dropped because their names hold characters other than letters, digits and '-' (a backend may read '_' as '-').",
+                self.headers_dropped.load(Ordering::Relaxed) as i64,
             ),
             (
                 "portcullis_access_log_dropped_total",
