@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(trust_bundle crl ocsp_response manifests header_values)
+[ ${#targets[@]} -gt 0 ] || targets=(trust_bundle crl ocsp_response manifests header_values request_target)
 
 host=$(rustc -vV | sed -n 's/^host: //p')
 # --target keeps the instrumentation off build scripts and proc macros (the host's own).

@@ -24,6 +24,8 @@ echo "kubernetes test binaries: $k8s_bin"
 # and the examples' third-party kinds), from their Go modules, cached the same way.
 echo "helm: $(bash tests/harness/build-helm.sh)"
 echo "third-party CRDs: $(bash tests/harness/fetch-crds.sh)"
+# h2spec (HTTP/2 conformance), from its Go module, cached the same way.
+echo "h2spec: $(bash tests/harness/build-h2spec.sh)"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -7,7 +7,8 @@ for the tests that check a gateway judges requests as the backend reads them.
 MODE `python` is python's own http.server (SimpleHTTPRequestHandler): it percent-decodes the
 whole path (`%2F` included), resolves `..` and merges `//`. MODE `loose` reads paths as IIS,
 Tomcat and Windows do on top of that: `\\` is `/`, case is folded, `;parameters` are dropped
-from each segment, and trailing dots and spaces of a segment are dropped. It binds 127.0.0.1
+from each segment before dot segments are resolved, and trailing dots and spaces of each
+segment after. It binds 127.0.0.1
 port 0, prints the port on one line, and serves until killed. Each answer names the mode in the
 `X-Backend` header.
 """
@@ -31,8 +32,11 @@ class Loose(Python):
     def translate_path(self, path):
         path = path.split("?", 1)[0].split("#", 1)[0]
         path = urllib.parse.unquote(path).replace("\\", "/").lower()
-        segments = [s.split(";", 1)[0].rstrip(". ") for s in path.split("/")]
-        path = posixpath.normpath("/" + "/".join(s for s in segments if s))
+        # Tomcat drops parameters before it resolves dot segments (so `..;x` is `..`); Windows
+        # trims a segment's trailing dots and spaces after.
+        path = "/".join(s.split(";", 1)[0] for s in path.split("/"))
+        segments = posixpath.normpath("/" + path).split("/")
+        path = "/" + "/".join(t for t in (s.rstrip(". ") for s in segments) if t)
         return super().translate_path(urllib.parse.quote(path))
 
 

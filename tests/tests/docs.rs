@@ -216,6 +216,8 @@ fn troubleshooting_explains_every_reason() {
         "dataplane/src/pki/crl.rs",
         "dataplane/src/proxy/client_auth.rs",
         "dataplane/src/proxy/revocation.rs",
+        "dataplane/src/canon/path.rs",
+        "dataplane/src/canon/host.rs",
     ] {
         reasons.extend(reasons_in(&read(&repo().join(f)), false, true));
     }
@@ -231,6 +233,8 @@ fn troubleshooting_explains_every_reason() {
         "SecretNotFound",
         "UnknownCA",
         "OCSPUnreachable",
+        "EncodedSlash",
+        "DuplicateHost",
     ] {
         assert!(reasons.iter().any(|r| r == must), "scan missed {must}");
     }

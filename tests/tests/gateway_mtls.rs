@@ -254,7 +254,7 @@ fn exclusion_paths_work_over_tls13_and_http2_without_renegotiation() {
     let f = files(&env, &leaf);
     let (_, out, err) = env.curl(
         "secure.example",
-        "/PUBLIC/x",
+        "/public/x",
         &["--http2", "--tlsv1.3", "-v"],
         &f,
     );
@@ -262,10 +262,14 @@ fn exclusion_paths_work_over_tls13_and_http2_without_renegotiation() {
     assert_eq!(line, "200 2", "{out}\n{err}");
     assert!(err.contains("TLSv1.3"), "{err}");
     assert_eq!(headers(body)["ssl-client-verify"], "NONE");
-    let (_, out, _) = env.curl("secure.example", "/private", &["--http2"], &f);
-    let (body, line) = status(&out);
-    assert!(line.starts_with("400"), "{out}");
-    assert!(body.contains("no client certificate presented"), "{body}");
+    // An exclusion path excuses only what it names: to a case-sensitive backend `/PUBLIC/x`
+    // is another resource.
+    for path in ["/private", "/PUBLIC/x"] {
+        let (_, out, _) = env.curl("secure.example", path, &["--http2"], &f);
+        let (body, line) = status(&out);
+        assert!(line.starts_with("400"), "{path}: {out}");
+        assert!(body.contains("no client certificate presented"), "{body}");
+    }
 
     // A 10 MB upload with a certificate streams through to the backend.
     let upload = f.key.replace("key.pem", "upload.bin");

@@ -186,11 +186,12 @@ pub struct ClientAuthConfiguration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^https?://"), length(max = 2048))]
     pub ocsp_responder_url: Option<String>,
-    /// Path prefixes (case-insensitive, each starting with `/`, in canonical form) that need
-    /// no client certificate in mode `Required`, as App Service's exclusion paths. Matched on
-    /// whole segments of the request's canonical path (`/public` excuses `/public` and
-    /// `/public/…`, never `/publicity` or `/public;x/…`), and only when the path a backend may
-    /// read more loosely (`;parameters`, trailing dots dropped) is under it too. Enforced per
+    /// Path prefixes (each starting with `/`, in canonical form) that need no client
+    /// certificate in mode `Required`, as App Service's exclusion paths. An exclusion path
+    /// excuses only what it names: whole segments of the request's canonical path, case
+    /// included (`/public` excuses `/public` and `/public/…`, never `/publicity`, `/PUBLIC/…`
+    /// or `/public;x/…`), and only when the path a backend may read more loosely (case folded,
+    /// `;parameters` and trailing dots dropped) is under it too. Enforced per
     /// request after a certificate-optional handshake: no TLS renegotiation, so TLS 1.3, HTTP/2
     /// and large uploads keep working.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -162,7 +162,6 @@ fn client_auth(
             let field = format!("{base}.exclusionPaths[{i}]");
             super::canonical_path(&p.0, &field, "InvalidExclusionPath", report)
         })
-        .map(|p| p.to_ascii_lowercase())
         .collect();
 
     let mut trust = Vec::new();

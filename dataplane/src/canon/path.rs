@@ -10,8 +10,10 @@
 //! (decoded by some into a separator, by others not), a raw `\` (a separator to IIS), control
 //! characters and NUL raw or encoded, malformed or double escapes (`%252e` is `.` to a backend
 //! that decodes twice), a segment that is a dot segment once its `;parameters` or trailing dots
-//! and spaces are dropped (`..;x` is `..` to Tomcat, `.. ` to Windows), a `#`, and escapes that
-//! are not UTF-8 (overlong `%C0%AE` is `.` to old decoders).
+//! and spaces are dropped (`..;x` is `..` to Tomcat, `.. ` to Windows), a `..` after an empty or
+//! parameters-only segment (`/a//..` is `/a/` by RFC 3986 and `/` to a server that merges
+//! slashes first; Tomcat drops `;x` from `/a/;x/..` first), a `#`, and escapes that are not
+//! UTF-8 (overlong `%C0%AE` is `.` to old decoders).
 //!
 //! Backends that still read a canonical path more loosely (IIS and ASP.NET fold case; Tomcat,
 //! Jetty and Spring drop `;parameters`; Windows drops trailing dots and spaces of a segment;
@@ -42,9 +44,10 @@ pub enum PathError {
     /// `%25` followed by two hex digits.
     #[error("the path holds a double percent escape (%25 followed by hex digits)")]
     DoubleEncoding,
-    /// A segment that is a dot segment once `;parameters`, trailing dots or spaces are dropped.
+    /// A segment that is a dot segment once `;parameters`, trailing dots or spaces are dropped,
+    /// or a `..` after an empty or parameters-only segment.
     #[error(
-        "a path segment is made of dots (with ';parameters', trailing dots or spaces), which backends read as a dot segment"
+        "the path has a dot segment backends resolve differently (dots with ';parameters', trailing dots or spaces, or '..' after an empty or parameters-only segment)"
     )]
     AmbiguousDotSegment,
     /// Escapes that decode to bytes that are not UTF-8 (overlong forms among them).
@@ -103,9 +106,10 @@ pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
     })
 }
 
-/// The loosest reading of a canonical path a common backend may take: ASCII lowercase, each
-/// segment without `;parameters` (also written `%3B`) and without trailing dots and spaces
-/// (`%20`), empty segments merged, no trailing slash (but for `/`). Used to judge the
+/// The loosest reading of a canonical path a common backend may take: ASCII lowercase (and
+/// the three non-ASCII letters that fold to ASCII ones), each segment without `;parameters`
+/// (also written `%3B`) and without trailing dots and spaces (`%20`), empty segments merged,
+/// no trailing slash (but for `/`). Used to judge the
 /// certificate requirement, never to route or forward.
 pub fn loosen(canonical: &str) -> String {
     if canonical == "*" {
@@ -121,6 +125,16 @@ pub fn loosen(canonical: &str) -> String {
     }
     if out.is_empty() {
         out.push('/');
+    }
+    // Letters outside ASCII that a case-insensitive file system (NTFS's upcase table) or a
+    // Unicode case fold equates with ASCII ones: `ı` and `ſ` upcase to `I` and `S`, the
+    // Kelvin sign lowercases to `k`.
+    if out.contains('%') {
+        for (escaped, ascii) in [("%c4%b1", "i"), ("%c5%bf", "s"), ("%e2%84%aa", "k")] {
+            if out.contains(escaped) {
+                out = out.replace(escaped, ascii);
+            }
+        }
     }
     out
 }
@@ -236,11 +250,6 @@ fn decode(raw: &str) -> Result<String, PathError> {
                 match value {
                     b'/' | b'\\' => return Err(PathError::EncodedSlash),
                     0..=0x1f | 0x7f => return Err(PathError::ControlCharacter),
-                    b'%' if bytes.get(i + 3).copied().and_then(hex).is_some()
-                        && bytes.get(i + 4).copied().and_then(hex).is_some() =>
-                    {
-                        return Err(PathError::DoubleEncoding);
-                    }
                     v if is_unreserved(v) => out.push(char::from(v)),
                     v => {
                         high |= v >= 0x80;
@@ -266,6 +275,14 @@ fn decode(raw: &str) -> Result<String, PathError> {
             }
         }
         i += 1;
+    }
+    // Judged on the result: decoding `%33` after `%252` makes `%253…` too.
+    let escaped_percent = out.match_indices("%25").any(|(at, _)| {
+        let next = &out.as_bytes()[at + 3..];
+        next.len() >= 2 && hex(next[0]).is_some() && hex(next[1]).is_some()
+    });
+    if escaped_percent {
+        return Err(PathError::DoubleEncoding);
     }
     if high && std::str::from_utf8(&percent_decode_all(&out)).is_err() {
         return Err(PathError::NotUtf8);
@@ -298,7 +315,9 @@ fn percent_decode_all(s: &str) -> Vec<u8> {
 }
 
 /// RFC 3986 §5.2.4 on a decoded path, with repeated slashes merged; a trailing slash (or a
-/// trailing dot segment, which stands for one) is kept.
+/// trailing dot segment, which stands for one) is kept. A `..` may not remove an empty segment
+/// (`/a//..`) or one that is empty without its parameters (`/a/;x/..`): backends that merge
+/// slashes or drop parameters first (Tomcat) let it remove the segment before instead.
 fn remove_dot_segments(decoded: &str) -> Result<String, PathError> {
     let mut kept: Vec<&str> = Vec::new();
     let mut trailing_slash = false;
@@ -306,24 +325,26 @@ fn remove_dot_segments(decoded: &str) -> Result<String, PathError> {
     while let Some(segment) = segments.next() {
         let last = segments.peek().is_none();
         match segment {
-            "" | "." => trailing_slash = last,
+            "." => trailing_slash = last,
             ".." => {
-                kept.pop();
+                if kept.pop().is_some_and(|s| without_parameters(s).is_empty()) {
+                    return Err(PathError::AmbiguousDotSegment);
+                }
                 trailing_slash = last;
             }
             s if is_dotted(s) => return Err(PathError::AmbiguousDotSegment),
             s => {
                 kept.push(s);
-                trailing_slash = false;
+                trailing_slash = s.is_empty() && last;
             }
         }
     }
     let mut path = String::with_capacity(decoded.len());
-    for s in &kept {
+    for s in kept.iter().filter(|s| !s.is_empty()) {
         path.push('/');
         path.push_str(s);
     }
-    if trailing_slash || kept.is_empty() {
+    if trailing_slash || path.is_empty() {
         path.push('/');
     }
     Ok(path)
@@ -365,6 +386,8 @@ mod tests {
             ("/%25zz", "/%25zz"),
             ("/caf%C3%A9", "/caf%C3%A9"),
             ("/a/.b/..c/c..", "/a/.b/..c/c.."),
+            // `..` takes away `admin.` whole, as Windows resolves it before trimming the dot.
+            ("/./admin./..//..:::/pb/", "/..:::/pb/"),
         ] {
             assert_eq!(canon(raw).as_deref(), Ok(want), "{raw}");
             assert_eq!(canon(want).as_deref(), Ok(want), "idempotent on {want}");
@@ -391,12 +414,19 @@ mod tests {
             ("/admin%4", MalformedEscape),
             ("/admin%zz", MalformedEscape),
             ("/%252e%252e/admin", DoubleEncoding),
+            // Found by the fuzzer: `%33` decodes to `3`, and `%252` + `3` is `%253`.
+            ("/%252%333", DoubleEncoding),
             ("/public/..;/admin", AmbiguousDotSegment),
             ("/public/.;x/admin", AmbiguousDotSegment),
             ("/public/..%3Bx/admin", AmbiguousDotSegment),
             ("/public/.../admin", AmbiguousDotSegment),
             ("/public/..%20/admin", AmbiguousDotSegment),
             ("/public/%2e%2e%3b/admin", AmbiguousDotSegment),
+            // Found by the fuzzer: Tomcat drops `;x` first, and `..` then removes `a`.
+            ("/a;/;;a%3C%3B_/../admin", AmbiguousDotSegment),
+            ("/admin/;x/../secret", AmbiguousDotSegment),
+            ("/admin//../secret", AmbiguousDotSegment),
+            ("/admin//./../secret", AmbiguousDotSegment),
             ("/%C0%AE%C0%AE/admin", NotUtf8),
             ("/%E9t%E9", NotUtf8),
             ("/a b", InvalidCharacter),
@@ -419,6 +449,8 @@ mod tests {
             ("/admin./secret.txt.", "/admin/secret.txt"),
             ("/admin%20/x", "/admin/x"),
             ("/admin/", "/admin"),
+            ("/adm%C4%B1n/%C5%BFecret", "/admin/secret"),
+            ("/%E2%84%AAey", "/key"),
         ] {
             assert_eq!(loosen(canonical), want, "{canonical}");
         }

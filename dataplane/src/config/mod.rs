@@ -147,7 +147,7 @@ pub struct ClientVerification {
     /// OCSP responder used instead of the certificates' AIA URL.
     #[serde(default)]
     pub ocsp_responder: Option<String>,
-    /// Lowercase path prefixes that need no client certificate.
+    /// Canonical path prefixes that need no client certificate (matched case-sensitively).
     pub exclusion_paths: Vec<String>,
 }
 

@@ -196,8 +196,9 @@ impl CompiledPort {
 
 impl CompiledServer {
     /// Whether `path` (canonical) needs no client certificate: an exclusion path covers it,
-    /// whole segments, ASCII case ignored, in its canonical and in its loose reading, so an
-    /// exclusion path excuses only what it names (`/public;x/…` is not under `/public`).
+    /// whole segments, in its canonical reading (case-sensitive: `/PUBLIC/x` may be another
+    /// file than `/public/x` to the backend) and in its loose one, so an exclusion path excuses
+    /// only what it names (`/public;x/…` and `/public./…` are not under `/public`).
     pub fn is_excluded(&self, path: &str) -> bool {
         if self.exclusion_paths.is_empty() {
             return false;
@@ -205,7 +206,7 @@ impl CompiledServer {
         let covered = |path: &str, loose: bool| {
             self.exclusion_paths.iter().any(|(canonical, lenient)| {
                 let prefix = if loose { lenient } else { canonical };
-                canon::path::prefix_covers(prefix, path, true)
+                canon::path::prefix_covers(prefix, path, false)
             })
         };
         covered(path, false) && covered(&canon::path::loosen(path), true)
@@ -528,7 +529,7 @@ mod tests {
             ("/public", true),
             ("/public/", true),
             ("/public/x", true),
-            ("/PUBLIC/x", true),
+            ("/PUBLIC/x", false),
             ("/public/x;y", true),
             ("/publicity", false),
             ("/public-admin/x", false),

@@ -144,12 +144,14 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> 
     };
     // Every decision below reads the request in this one form, and the backend gets it.
     let sni = ctx.tls.as_ref().and_then(|t| t.sni.as_deref());
-    let authority = match target::canonicalize(&mut req, sni) {
+    let read = target::canonicalize(&mut req, sni);
+    // The canonical path, or the raw one of a refused request (left as it came).
+    if ctx.telemetry.access_log_enabled() {
+        log.path = req.uri().path().to_owned();
+    }
+    let authority = match read {
         Ok(a) => a,
         Err(e) => {
-            if ctx.telemetry.access_log_enabled() {
-                log.path = req.uri().path().to_owned();
-            }
             log.error = Some(e.to_string());
             ctx.telemetry.request_refused(e.label());
             return text(StatusCode::BAD_REQUEST, &format!("400 Bad Request: {e}"));
@@ -157,9 +159,6 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> 
     };
     let host = authority.host();
     log.host = host.to_owned();
-    if ctx.telemetry.access_log_enabled() {
-        log.path = req.uri().path().to_owned();
-    }
     let server: &Arc<CompiledServer> = match (&ctx.tls, port.select(Some(host))) {
         (Some(tls), Some(s)) if s.name != tls.server.name => {
             // The Host belongs to another TLS configuration than the one the connection was
@@ -235,7 +234,7 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> 
         Verdict::None => Some(Reason::NoCertificate),
     };
     if let Some(reason) = missing
-        && (route.require_client_certificate || server.requires_certificate(host, path))
+        && server.requires_certificate(host, path)
     {
         return certificate_refused(reason);
     }
@@ -335,8 +334,9 @@ fn drop_aliasable_names(headers: &mut HeaderMap) -> u64 {
 }
 
 /// The gateway's own forwarding headers. It is the edge: what a client says of earlier hops
-/// is not evidence, so `X-Forwarded-For` and `X-Real-IP` hold the client's address alone, and
-/// the host, protocol and port are those the gateway judged and served.
+/// is not evidence, so `X-Forwarded-For` and `X-Real-IP` hold the client's address alone (as
+/// Traefik does for untrusted clients), and the host, protocol and port are those the gateway
+/// judged and served.
 fn forwarded(headers: &mut HeaderMap, ctx: &ConnCtx, host: &str) {
     let ip = ctx.peer.ip().to_string();
     let proto = if ctx.tls.is_some() { "https" } else { "http" };
