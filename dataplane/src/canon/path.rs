@@ -109,8 +109,8 @@ pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
 /// The loosest reading of a canonical path a common backend may take: ASCII lowercase (and
 /// the three non-ASCII letters that fold to ASCII ones), each segment without `;parameters`
 /// (also written `%3B`) and without trailing dots and spaces (`%20`), empty segments merged,
-/// no trailing slash (but for `/`). Used to judge the
-/// certificate requirement, never to route or forward.
+/// no trailing slash (but for `/`). Used to judge the certificate requirement, never to route
+/// or forward.
 pub fn loosen(canonical: &str) -> String {
     if canonical == "*" {
         return "/".into();
