@@ -57,10 +57,12 @@ impl HostError {
     }
 }
 
-/// A request's host and optional port, normalised.
+/// A request's host and optional port, normalised, kept as the text the backend receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authority {
-    host: String,
+    /// `host[:port]`.
+    text: String,
+    host_len: usize,
     port: Option<u16>,
 }
 
@@ -93,25 +95,40 @@ impl Authority {
             }
             Some(_) => return Err(HostError::InvalidPort),
         };
-        Ok(Self { host, port })
+        Ok(Self::new(host, port))
+    }
+
+    fn new(mut host: String, port: Option<u16>) -> Self {
+        let host_len = host.len();
+        if let Some(p) = port {
+            host.push(':');
+            host.push_str(&p.to_string());
+        }
+        Self {
+            text: host,
+            host_len,
+            port,
+        }
     }
 
     /// A host taken from the TLS server name (SNI), which rustls has already validated.
     pub fn from_server_name(sni: &str) -> Result<Self, HostError> {
-        Ok(Self {
-            host: reg_name(sni)?,
-            port: None,
-        })
+        Ok(Self::new(reg_name(sni)?, None))
     }
 
     /// The host, lowercase, without port or trailing dot: what listeners and routes match.
     pub fn host(&self) -> &str {
-        &self.host
+        &self.text[..self.host_len]
+    }
+
+    /// `host[:port]`: the `Host` the backend receives.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// Whether two authorities name the same host (ports compared when both carry one).
     pub fn same_host(&self, other: &Self) -> bool {
-        self.host == other.host
+        self.host() == other.host()
             && match (self.port, other.port) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
@@ -122,10 +139,7 @@ impl Authority {
 impl fmt::Display for Authority {
     /// `host[:port]`: the `Host` the backend receives.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.port {
-            Some(p) => write!(f, "{}:{p}", self.host),
-            None => f.write_str(&self.host),
-        }
+        f.write_str(&self.text)
     }
 }
 

@@ -1,7 +1,7 @@
 //! A snapshot compiled for serving: rustls configs built, verifiers and backend pools ready.
 //! Compiling is where a snapshot that cannot be served is caught, before it is published.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use rustls::ServerConfig;
@@ -32,8 +32,9 @@ pub struct CompiledSnapshot {
     /// By port.
     pub ports: BTreeMap<u16, Arc<CompiledPort>>,
     /// Headers removed from every client request before the gateway sets its own (strip
-    /// before set): see [`super::identity::stripped_header_names`].
-    pub strip: Vec<http::HeaderName>,
+    /// before set): [`super::identity::stripped_header_names`] and the routing headers
+    /// ([`canon::header::ROUTING_HEADERS`]).
+    pub strip: HashSet<http::HeaderName>,
 }
 
 /// One port's virtual servers.
@@ -100,7 +101,7 @@ impl Default for CompiledSnapshot {
     fn default() -> Self {
         Self {
             ports: BTreeMap::new(),
-            strip: super::identity::stripped_header_names([]),
+            strip: strip_set([]),
         }
     }
 }
@@ -135,7 +136,7 @@ impl CompiledSnapshot {
             .flat_map(|r| &r.request_headers);
         Ok(Self {
             ports,
-            strip: super::identity::stripped_header_names(rules),
+            strip: strip_set(rules),
         })
     }
 }
@@ -274,6 +275,14 @@ impl PathMatch {
             Self::Prefix(p) => canon::path::prefix_covers(p, path, false),
         }
     }
+}
+
+/// The headers no client request keeps: identity and rule headers, and routing headers.
+fn strip_set<'a>(rules: impl IntoIterator<Item = &'a HeaderRule>) -> HashSet<http::HeaderName> {
+    super::identity::stripped_header_names(rules)
+        .into_iter()
+        .chain(canon::header::ROUTING_HEADERS)
+        .collect()
 }
 
 fn compile_server(

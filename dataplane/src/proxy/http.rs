@@ -4,6 +4,7 @@
 //! requirement of the rules (400) → drop aliasable header names, strip identity and routing
 //! headers, set the gateway's → backend (502/503/504) → access log.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use super::identity;
 use super::serve::{TlsInfo, unix_now};
 use super::target;
 use super::telemetry::Telemetry;
-use crate::canon::header::{ROUTING_HEADERS, is_plain_name};
+use crate::canon::header::is_plain_name;
 
 /// What a connection knows while serving its requests.
 pub struct ConnCtx {
@@ -42,6 +43,35 @@ pub struct ConnCtx {
     pub ocsp: Arc<RevocationClient>,
     /// Requests in flight and the last bytes moved, for the idle timeout.
     pub activity: Arc<super::limits::Activity>,
+    /// The client's address and the local port as header values, made once per connection.
+    forwarded: (HeaderValue, HeaderValue),
+}
+
+impl ConnCtx {
+    /// What a connection on local `port` from `peer` knows, with `tls` the handshake's facts.
+    pub fn new(
+        port: u16,
+        peer: SocketAddr,
+        tls: Option<TlsInfo>,
+        config: watch::Receiver<Arc<CompiledSnapshot>>,
+        telemetry: Arc<Telemetry>,
+        ocsp: Arc<RevocationClient>,
+    ) -> Self {
+        Self {
+            port,
+            peer,
+            tls,
+            config,
+            telemetry,
+            ocsp,
+            activity: Arc::new(super::limits::Activity::default()),
+            forwarded: (
+                HeaderValue::try_from(peer.ip().to_string())
+                    .unwrap_or(HeaderValue::from_static("-")),
+                HeaderValue::from(port),
+            ),
+        }
+    }
 }
 
 /// Hop-by-hop headers (RFC 9110 section 7.6.1), never forwarded. Parsed names: removing by
@@ -158,7 +188,9 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> 
         }
     };
     let host = authority.host();
-    log.host = host.to_owned();
+    if ctx.telemetry.access_log_enabled() {
+        log.host = host.to_owned();
+    }
     let server: &Arc<CompiledServer> = match (&ctx.tls, port.select(Some(host))) {
         (Some(tls), Some(s)) if s.name != tls.server.name => {
             // The Host belongs to another TLS configuration than the one the connection was
@@ -241,21 +273,26 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> 
 
     let headers = req.headers_mut();
     strip_hop_by_hop(headers);
-    let dropped = drop_aliasable_names(headers);
+    let dropped = strip_client_headers(headers, &config.strip);
     if dropped > 0 {
         ctx.telemetry.headers_dropped(dropped);
-    }
-    for name in config.strip.iter().chain(&ROUTING_HEADERS) {
-        headers.remove(name);
     }
     let cert = ctx.tls.as_ref().and_then(|t| t.cert.as_ref());
     identity::set(headers, &route.presets, &route.headers, cert, &verdict);
     forwarded(headers, ctx, host);
+    // The judged host, or the configured override; a client's `Host` already in that form is
+    // kept as it is (nothing to build).
     let host_header = match route.backend.host_override.as_deref() {
-        Some(h) => HeaderValue::from_str(h),
-        None => HeaderValue::from_str(&authority.to_string()),
+        Some(h) => Some(h),
+        None if headers
+            .get(header::HOST)
+            .is_some_and(|v| v.as_bytes() == authority.as_str().as_bytes()) =>
+        {
+            None
+        }
+        None => Some(authority.as_str()),
     };
-    if let Ok(h) = host_header {
+    if let Some(Ok(h)) = host_header.map(HeaderValue::from_str) {
         headers.insert(header::HOST, h);
     }
     *req.version_mut() = Version::HTTP_11;
@@ -314,23 +351,25 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
-/// Drops request headers whose names a backend could read as another name (`_` for `-`, see
-/// [`crate::canon::header`]); returns how many.
-fn drop_aliasable_names(headers: &mut HeaderMap) -> u64 {
-    if headers.keys().all(|n| is_plain_name(n.as_str())) {
-        return 0;
+/// Removes, in one pass over the request's headers, those a client may not send: names a
+/// backend could read as another name (`_` for `-`, see [`crate::canon::header`]), and the
+/// gateway's own (`strip`: identity, rule and routing headers). Returns how many fields had
+/// aliasable names.
+fn strip_client_headers(headers: &mut HeaderMap, strip: &HashSet<HeaderName>) -> u64 {
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    let mut aliasable = 0;
+    for name in headers.keys() {
+        if !is_plain_name(name.as_str()) {
+            aliasable += headers.get_all(name).iter().count() as u64;
+            doomed.push(name.clone());
+        } else if strip.contains(name) {
+            doomed.push(name.clone());
+        }
     }
-    let aliasable: Vec<HeaderName> = headers
-        .keys()
-        .filter(|n| !is_plain_name(n.as_str()))
-        .cloned()
-        .collect();
-    let mut dropped = 0;
-    for name in aliasable {
-        dropped += headers.get_all(&name).iter().count() as u64;
+    for name in doomed {
         headers.remove(&name);
     }
-    dropped
+    aliasable
 }
 
 /// The gateway's own forwarding headers. It is the edge: what a client says of earlier hops
@@ -338,19 +377,14 @@ fn drop_aliasable_names(headers: &mut HeaderMap) -> u64 {
 /// Traefik does for untrusted clients), and the host, protocol and port are those the gateway
 /// judged and served.
 fn forwarded(headers: &mut HeaderMap, ctx: &ConnCtx, host: &str) {
-    let ip = ctx.peer.ip().to_string();
-    let proto = if ctx.tls.is_some() { "https" } else { "http" };
-    let port = ctx.port.to_string();
-    for (name, value) in [
-        (X_FORWARDED_FOR, ip.as_str()),
-        (X_REAL_IP, ip.as_str()),
-        (X_FORWARDED_PROTO, proto),
-        (X_FORWARDED_HOST, host),
-        (X_FORWARDED_PORT, port.as_str()),
-    ] {
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(name, v);
-        }
+    let (ip, port) = &ctx.forwarded;
+    let proto = HeaderValue::from_static(if ctx.tls.is_some() { "https" } else { "http" });
+    headers.insert(X_FORWARDED_FOR, ip.clone());
+    headers.insert(X_REAL_IP, ip.clone());
+    headers.insert(X_FORWARDED_PROTO, proto);
+    headers.insert(X_FORWARDED_PORT, port.clone());
+    if let Ok(v) = HeaderValue::from_str(host) {
+        headers.insert(X_FORWARDED_HOST, v);
     }
 }
 

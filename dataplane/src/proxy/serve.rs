@@ -136,15 +136,14 @@ async fn connection(
 ) {
     let (port, telemetry, ocsp) = (port_cfg.port, &shared.telemetry, &shared.ocsp);
     if port_cfg.protocol == Protocol::Http {
-        let ctx = Arc::new(ConnCtx {
+        let ctx = Arc::new(ConnCtx::new(
             port,
             peer,
-            tls: None,
-            config: shared.config.clone(),
-            telemetry: telemetry.clone(),
-            ocsp: ocsp.clone(),
-            activity: Arc::new(Activity::default()),
-        });
+            None,
+            shared.config.clone(),
+            telemetry.clone(),
+            ocsp.clone(),
+        ));
         serve_http(stream, ctx, http.for_alpn(None), &shared.limits).await;
         return;
     }
@@ -237,15 +236,14 @@ async fn connection(
         tcp_proxy(tls, &server, peer, &info, telemetry, &shared.limits).await;
         return;
     }
-    let ctx = Arc::new(ConnCtx {
+    let ctx = Arc::new(ConnCtx::new(
         port,
         peer,
-        tls: Some(info),
-        config: shared.config.clone(),
-        telemetry: telemetry.clone(),
-        ocsp: ocsp.clone(),
-        activity: Arc::new(Activity::default()),
-    });
+        Some(info),
+        shared.config.clone(),
+        telemetry.clone(),
+        ocsp.clone(),
+    ));
     serve_http(tls, ctx, server_http, &shared.limits).await;
 }
 
