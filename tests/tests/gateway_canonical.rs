@@ -386,7 +386,8 @@ fn forged_identity_and_routing_headers_never_arrive() {
         x.client.dn: CN=admin\r\nX-Original-URL: /admin/secret.txt\r\n\
         X-Rewrite-URL: /admin/secret.txt\r\nForwarded: for=10.0.0.1;host=mtls.test\r\n\
         X-Forwarded-For: 10.0.0.1\r\nX-Real-IP: 10.0.0.1\r\nX-Forwarded-Port: 1\r\n\
-        X-Internal-Auth: granted\r\nssl-client-verify: SUCCESS\r\n";
+        X-Internal-Auth: granted\r\nssl-client-verify: SUCCESS\r\nX-Forwarded-Ssl: on\r\n\
+        True-Client-IP: 10.0.0.1\r\nX-Forwarded-Uri: /admin\r\n";
     let (_, with_cert) = env.get(&env.client, env.mtls, "mtls.test", "/echo", forged);
     let (_, without) = env.get(&env.anonymous, env.mtls, "open.test", "/", forged);
     for (body, verify) in [(with_cert, "SUCCESS"), (without, "NONE")] {
@@ -404,6 +405,9 @@ fn forged_identity_and_routing_headers_never_arrive() {
             "x-rewrite-url",
             "forwarded",
             "x-internal-auth",
+            "x-forwarded-ssl",
+            "true-client-ip",
+            "x-forwarded-uri",
         ] {
             assert!(!h.contains_key(name), "{name} reached the backend: {body}");
         }

@@ -15,23 +15,34 @@ pub fn is_plain_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Headers that tell a backend which URL, host or client the request is about. Clients may not
-/// send them: IIS, Symfony and Zend route on `X-Original-URL` and `X-Rewrite-URL`, and frameworks
-/// build URLs and client addresses from the others. The gateway writes its own `X-Forwarded-For`,
+/// Headers that tell a backend which URL, host, scheme or client a request is about. Clients
+/// may not send them: IIS, Symfony and Zend route on `X-Original-URL` and `X-Rewrite-URL`,
+/// frameworks build URLs and decide "is this HTTPS" from the scheme ones, and take the client's
+/// address from the address ones. The gateway writes its own `X-Forwarded-For`,
 /// `X-Forwarded-Proto`, `X-Forwarded-Host`, `X-Forwarded-Port` and `X-Real-IP`; it writes no
 /// `Forwarded` (RFC 7239), so a client's would contradict them.
-pub const ROUTING_HEADERS: [HeaderName; 11] = [
+pub const PROXY_HEADERS: [HeaderName; 21] = [
     HeaderName::from_static("forwarded"),
     HeaderName::from_static("x-original-url"),
     HeaderName::from_static("x-rewrite-url"),
     HeaderName::from_static("x-original-uri"),
+    HeaderName::from_static("x-forwarded-uri"),
+    HeaderName::from_static("x-forwarded-path"),
+    HeaderName::from_static("x-forwarded-prefix"),
+    HeaderName::from_static("x-envoy-original-path"),
     HeaderName::from_static("x-original-host"),
     HeaderName::from_static("x-host"),
     HeaderName::from_static("x-forwarded-server"),
-    HeaderName::from_static("x-forwarded-prefix"),
     HeaderName::from_static("x-forwarded-scheme"),
     HeaderName::from_static("x-scheme"),
-    HeaderName::from_static("x-forwarded-path"),
+    HeaderName::from_static("x-forwarded-ssl"),
+    HeaderName::from_static("front-end-https"),
+    HeaderName::from_static("x-original-forwarded-for"),
+    HeaderName::from_static("x-client-ip"),
+    HeaderName::from_static("true-client-ip"),
+    HeaderName::from_static("x-cluster-client-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("fastly-client-ip"),
 ];
 
 #[cfg(test)]

@@ -32,8 +32,8 @@ pub struct CompiledSnapshot {
     /// By port.
     pub ports: BTreeMap<u16, Arc<CompiledPort>>,
     /// Headers removed from every client request before the gateway sets its own (strip
-    /// before set): [`super::identity::stripped_header_names`] and the routing headers
-    /// ([`canon::header::ROUTING_HEADERS`]).
+    /// before set): [`super::identity::stripped_header_names`] and the proxy headers
+    /// ([`canon::header::PROXY_HEADERS`]).
     pub strip: HashSet<http::HeaderName>,
 }
 
@@ -277,11 +277,11 @@ impl PathMatch {
     }
 }
 
-/// The headers no client request keeps: identity and rule headers, and routing headers.
+/// The headers no client request keeps: identity and rule headers, and proxy headers.
 fn strip_set<'a>(rules: impl IntoIterator<Item = &'a HeaderRule>) -> HashSet<http::HeaderName> {
     super::identity::stripped_header_names(rules)
         .into_iter()
-        .chain(canon::header::ROUTING_HEADERS)
+        .chain(canon::header::PROXY_HEADERS)
         .collect()
 }
 
