@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as real peers: openssl (reference output, the quickstart's
-# PKI, later the OCSP responder), curl (a real TLS client) and python3 (the quickstart's demo
-# backend).
+# PKI, later the OCSP responder), curl (a real TLS client), python3 (the quickstart's demo
+# backend, the normalising file servers) and a JDK (the Java test client).
 . scripts/lib.sh
-ensure_commands openssl curl python3
+ensure_commands openssl curl python3 java:default-jdk-headless
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is required (install Rust with rustup)" >&2
@@ -24,8 +24,10 @@ echo "kubernetes test binaries: $k8s_bin"
 # and the examples' third-party kinds), from their Go modules, cached the same way.
 echo "helm: $(bash tests/harness/build-helm.sh)"
 echo "third-party CRDs: $(bash tests/harness/fetch-crds.sh)"
-# h2spec (HTTP/2 conformance), from its Go module, cached the same way.
+# h2spec (HTTP/2 conformance), from its Go module, and the Go crypto/tls test client, cached
+# the same way; the JDK runs the Java test client from source.
 echo "h2spec: $(bash tests/harness/build-h2spec.sh)"
+echo "Go test client: $(bash tests/harness/build-go-client.sh)"
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -145,3 +145,29 @@ fn a_path_not_in_canonical_form_names_the_form_to_write() {
         ]
     );
 }
+
+#[test]
+fn a_crl_warns_near_its_next_update_by_its_lifetime() {
+    let root = Ca::root("Partner Root");
+    let warned = |from_days: i64, to_days: i64| {
+        let crl = root.crl(&[], from_days, to_days);
+        let m = Manifests::partner_api(root.pem().as_bytes())
+            .ca_secret_with_crl(
+                "default",
+                "partner-ca",
+                root.pem().as_bytes(),
+                crl.as_bytes(),
+            )
+            .edit("SslProfile", "partner", |p| {
+                p["spec"]["clientAuthConfiguration"]["verifyClientRevocation"] = json!("CRL")
+            });
+        run(&m)
+            .diagnostics
+            .iter()
+            .any(|d| d.reason == "CRLExpiringSoon")
+    };
+    assert!(!warned(0, 7), "a fresh 7-day CRL");
+    assert!(warned(-6, 1), "a 7-day CRL with a day left");
+    assert!(warned(-25, 5), "a 30-day CRL with 5 days left");
+    assert!(!warned(-10, 20), "a 30-day CRL with 20 days left");
+}

@@ -18,6 +18,8 @@ pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
     key_pem: String,
     serial: Vec<u8>,
+    /// RSA-2048 keys for this CA's intermediates and leaves (else P-256).
+    rsa: bool,
 }
 
 /// Revocation URLs written into a leaf.
@@ -40,7 +42,15 @@ impl Ca {
         let key = key();
         let params = ca_params(cn);
         let cert = params.self_signed(&key).expect("self-sign root");
-        Self::from_parts(cert, params, key)
+        Self::from_parts(cert, params, key, false)
+    }
+
+    /// [`Ca::root`] with an RSA-2048 key, whose intermediates and leaves get RSA keys too.
+    pub fn root_rsa(cn: &str) -> Self {
+        let key = key_of(true);
+        let params = ca_params(cn);
+        let cert = params.self_signed(&key).expect("self-sign root");
+        Self::from_parts(cert, params, key, true)
     }
 
     /// A root with a custom validity window, in days relative to now.
@@ -57,7 +67,7 @@ impl Ca {
         let mut params = ca_params(cn);
         edit(&mut params);
         let cert = params.self_signed(&key).expect("self-sign root");
-        Self::from_parts(cert, params, key)
+        Self::from_parts(cert, params, key, false)
     }
 
     /// An intermediate CA issued by this CA.
@@ -68,13 +78,13 @@ impl Ca {
     /// An intermediate CA issued by this CA, its parameters changed by `edit` (validity,
     /// constraints, key usages).
     pub fn intermediate_with(&self, cn: &str, edit: impl FnOnce(&mut CertificateParams)) -> Self {
-        let key = key();
+        let key = key_of(self.rsa);
         let mut params = ca_params(cn);
         edit(&mut params);
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("sign intermediate");
-        Self::from_parts(cert, params, key)
+        Self::from_parts(cert, params, key, self.rsa)
     }
 
     /// A client certificate (clientAuth EKU) issued by this CA.
@@ -100,7 +110,7 @@ impl Ca {
 
     /// A client certificate valid from `from_days` to `to_days` relative to now.
     pub fn client_valid(&self, cn: &str, from_days: i64, to_days: i64) -> Leaf {
-        let key = key();
+        let key = key_of(self.rsa);
         let mut params = CertificateParams::new(vec![]).expect("leaf params");
         params.distinguished_name = dn(cn);
         params.is_ca = IsCa::ExplicitNoCa;
@@ -187,7 +197,7 @@ impl Ca {
         eku: ExtendedKeyUsagePurpose,
         urls: Urls<'_>,
     ) -> Leaf {
-        let key = key();
+        let key = key_of(self.rsa);
         let mut params = CertificateParams::new(sans).expect("leaf params");
         let serial = next_serial();
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
@@ -249,7 +259,12 @@ impl Ca {
             .expect("CRL PEM")
     }
 
-    fn from_parts(cert: rcgen::Certificate, params: CertificateParams, key: KeyPair) -> Self {
+    fn from_parts(
+        cert: rcgen::Certificate,
+        params: CertificateParams,
+        key: KeyPair,
+        rsa: bool,
+    ) -> Self {
         let key_pem = key.serialize_pem();
         let serial = params
             .serial_number
@@ -261,6 +276,7 @@ impl Ca {
             issuer: Issuer::new(params, key),
             key_pem,
             serial,
+            rsa,
         }
     }
 
@@ -356,7 +372,17 @@ fn next_serial() -> Vec<u8> {
 }
 
 fn key() -> KeyPair {
-    KeyPair::generate().expect("generate P-256 key")
+    key_of(false)
+}
+
+/// An RSA-2048 key (signing with SHA-256) or a P-256 one.
+fn key_of(rsa: bool) -> KeyPair {
+    if rsa {
+        KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
+            .expect("generate RSA key")
+    } else {
+        KeyPair::generate().expect("generate P-256 key")
+    }
 }
 
 fn dn(cn: &str) -> DistinguishedName {

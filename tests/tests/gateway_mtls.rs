@@ -237,9 +237,44 @@ fn refused_clients_get_400_with_their_reason() {
             "{name}"
         );
     }
+    // A self-signed certificate nobody trusts, CA or not (`openssl req -x509` makes a CA), is
+    // an unknown issuer, not a bad signature.
+    let stranger = Leaf::self_signed("stranger");
+    let stranger_ca = Ca::root("Stranger CA");
+    for (name, pem, key) in [
+        ("self-signed", stranger.pem(), stranger.key_pem()),
+        ("self-signed CA", stranger_ca.pem(), stranger_ca.key_pem()),
+    ] {
+        let (status, body) = rustls_get(
+            env.port,
+            "secure.example",
+            "/api",
+            &env.server_root.pem(),
+            Some(Identity {
+                chain_pem: &pem,
+                key_pem: key,
+            }),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (status, body.trim()),
+            (
+                400,
+                "400 Bad Request: client certificate refused: unable to get local issuer certificate"
+            ),
+            "{name}"
+        );
+    }
     assert!(
         env.gw
             .logged("\"sslClientVerify\":\"FAILED:certificate has expired\""),
+        "{}",
+        env.gw.access_log()
+    );
+    // A refusal for a missing certificate is logged as one, as the README says.
+    assert!(
+        env.gw
+            .logged("\"sslClientVerify\":\"FAILED:no client certificate presented\""),
         "{}",
         env.gw.access_log()
     );

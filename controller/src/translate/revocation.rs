@@ -9,8 +9,16 @@ use k8s_openapi::api::core::v1::Secret;
 use super::diagnostic::Reporter;
 use super::inputs::secret_value;
 
-/// A CRL this close to its `nextUpdate` is worth a warning.
+/// A CRL this close to its `nextUpdate` is worth a warning, unless its whole lifetime is
+/// short: see [`crl_warning_secs`].
 const CRL_WARNING_SECS: i64 = 7 * 86_400;
+
+/// How close to `nextUpdate` a CRL issued at `this_update` is worth a warning: 7 days, or the
+/// last quarter of its lifetime when that is shorter, so a freshly issued 7-day CRL (a common
+/// lifetime) does not warn at once.
+fn crl_warning_secs(this_update: i64, next_update: i64) -> i64 {
+    CRL_WARNING_SECS.min((next_update - this_update) / 4)
+}
 /// A CA this close to expiry is worth a warning.
 const CA_WARNING_SECS: i64 = 30 * 86_400;
 
@@ -61,7 +69,7 @@ pub(crate) fn crls(
     for crl in &lists {
         match crl.next_update {
             Some(next) if next < now => report.warn(field, "CRLExpired", format!("{secret_name} key ca.crl: the CRL of {} expired at {} (nextUpdate); its clients follow revocationFailurePolicy until a current CRL is uploaded", crl.issuer, rfc3339(next))),
-            Some(next) if next - now < CRL_WARNING_SECS => report.warn(field, "CRLExpiringSoon", format!("{secret_name} key ca.crl: the CRL of {} expires at {} (nextUpdate); upload its successor before then", crl.issuer, rfc3339(next))),
+            Some(next) if next - now < crl_warning_secs(crl.this_update, next) => report.warn(field, "CRLExpiringSoon", format!("{secret_name} key ca.crl: the CRL of {} expires at {} (nextUpdate); upload its successor before then", crl.issuer, rfc3339(next))),
             _ => {}
         }
     }

@@ -197,6 +197,9 @@ struct ChainCheck {
     issuer_dns: Option<Vec<Vec<u8>>>,
     /// The trusted CAs, to walk the chain for revocation checks.
     cas: Vec<CertificateInfo>,
+    /// The acceptable-CA names of the CertificateRequest: every trusted CA, see
+    /// [`acceptable_ca_names`].
+    hints: Vec<DistinguishedName>,
     /// Revocation checking.
     revocation: RevocationCheck,
 }
@@ -403,7 +406,7 @@ impl ClientAuthVerifier {
             _ => &chain.webpki,
         };
         if let Err(e) = webpki.verify_client_cert(leaf, &intermediates, now) {
-            return (Verdict::Failed(Reason::from_rustls(&e)), None);
+            return (Verdict::Failed(chain.refusal(leaf, &e)), None);
         }
         let Ok(info) = CertificateInfo::from_der(leaf) else {
             return (Verdict::Failed(Reason::BadCertificate), None);
@@ -569,9 +572,44 @@ fn chain_check(
         shortcut,
         intermediates,
         issuer_dns,
+        hints: acceptable_ca_names(&cas),
         cas,
         revocation,
     })
+}
+
+impl ChainCheck {
+    /// The reason for a chain the verifier refused. webpki refuses a CA certificate presented
+    /// as a client's before it looks for an issuer (`CaUsedAsEndEntity`); for a self-signed one
+    /// the gateway does not trust (what `openssl req -x509` makes), what is missing is a trusted
+    /// issuer, as OpenSSL reports it, not a bad signature.
+    fn refusal(&self, leaf: &CertificateDer<'_>, e: &rustls::Error) -> Reason {
+        let reason = Reason::from_rustls(e);
+        let untrusted_self_signed = || {
+            CertificateInfo::from_der(leaf)
+                .is_ok_and(|c| c.is_self_issued() && !self.cas.iter().any(|t| t.der() == c.der()))
+        };
+        if matches!(reason, Reason::BadCertificate) && untrusted_self_signed() {
+            Reason::UnknownCa
+        } else {
+            reason
+        }
+    }
+}
+
+/// The names a CertificateRequest lists as acceptable CAs: every CA of the trusted bundles,
+/// intermediates as well as roots. Go's crypto/tls, the JDK's key managers and other strict
+/// clients send a certificate only when its issuer is on this list, and a client's issuer is
+/// usually an intermediate: with roots alone they would send nothing (silently anonymous under
+/// `Optional`). Listing more names admits no one: the chain is still verified in full.
+fn acceptable_ca_names(cas: &[CertificateInfo]) -> Vec<DistinguishedName> {
+    let mut names: Vec<&[u8]> = cas.iter().map(|c| c.subject.as_der()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|der| DistinguishedName::from(der.to_vec()))
+        .collect()
 }
 
 fn webpki_verifier(
@@ -594,9 +632,7 @@ impl ClientCertVerifier for ClientAuthVerifier {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        self.chain
-            .as_ref()
-            .map_or(&[], |c| c.webpki.root_hint_subjects())
+        self.chain.as_ref().map_or(&[], |c| &c.hints)
     }
 
     fn verify_client_cert(

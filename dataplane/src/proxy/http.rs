@@ -249,6 +249,8 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> 
     if let Some(reason) = refused
         && !server.is_excluded(path)
     {
+        // Logged as the refusal it is (`FAILED:no client certificate presented`), not `NONE`.
+        log.verdict = Verdict::Failed(reason);
         return certificate_refused(reason);
     }
     let Some(route) = server.route(host, path) else {
@@ -268,6 +270,7 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, log: &mut Outcome) -> 
     if let Some(reason) = missing
         && server.requires_certificate(host, path)
     {
+        log.verdict = Verdict::Failed(reason);
         return certificate_refused(reason);
     }
 

@@ -1,0 +1,3 @@
+module portcullis.test/go-client
+
+go 1.22

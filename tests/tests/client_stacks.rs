@@ -1,0 +1,211 @@
+//! Real client stacks beyond curl and rustls: Go's crypto/tls and the JDK's HttpClient. They
+//! send a certificate only when its issuer is among the CertificateRequest's acceptable CAs,
+//! and a client that holds only its leaf has an intermediate for issuer: the gateway must name
+//! the intermediates too, or these clients go in anonymous (refused under `Required`, silently
+//! unidentified under `Optional`). ECDSA and RSA chains.
+
+use std::path::Path;
+use std::process::Command;
+
+use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::cluster::harness_cache;
+use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::manifests::Manifests;
+use portcullis_tests::pki::{Ca, Leaf, rfc4514};
+use serde_json::{Value, json};
+
+/// A gateway on one port: `required.test` (Required) and `optional.test` (Optional, with the
+/// ingress-nginx identity headers), both trusting an ECDSA and an RSA root-and-intermediate
+/// chain; each chain's client holds only its leaf.
+struct Env {
+    port: u16,
+    clients: Vec<(&'static str, Leaf)>,
+    server_root: Ca,
+    _gw: Standalone,
+    _echo: EchoBackend,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn start() -> Self {
+        let server_root = Ca::root("Server Root");
+        let server = server_root.server(&["required.test", "optional.test"]);
+        let ecdsa = Ca::root("Fleet Root EC");
+        let ecdsa_int = ecdsa.intermediate("Fleet Issuing EC");
+        let rsa = Ca::root_rsa("Fleet Root RSA");
+        let rsa_int = rsa.intermediate("Fleet Issuing RSA");
+        let echo = EchoBackend::start();
+        let port = free_port();
+        let rules = json!([{"backend": {"service": "echo", "port": 80},
+                            "requestHeaders": {"presets": ["NginxSslClient"]}}]);
+        let trusted = json!([{"name": "fleet-ec"}, {"name": "fleet-rsa"}]);
+        let m = Manifests::new()
+            .ca_secret(
+                "default",
+                "fleet-ec",
+                format!("{}{}", ecdsa.pem(), ecdsa_int.pem()).as_bytes(),
+            )
+            .ca_secret(
+                "default",
+                "fleet-rsa",
+                format!("{}{}", rsa.pem(), rsa_int.pem()).as_bytes(),
+            )
+            .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+            .client_auth(
+                "required",
+                json!({"mode": "Required", "trustedClientCertificates": trusted}),
+            )
+            .client_auth(
+                "optional",
+                json!({"mode": "Optional", "trustedClientCertificates": trusted}),
+            )
+            .https_rules(
+                "required",
+                port,
+                "required.test",
+                Some("required"),
+                rules.clone(),
+            )
+            .https_rules("optional", port, "optional.test", Some("optional"), rules)
+            .service("default", "echo", "127.0.0.1", echo.addr.port());
+        let dir = tempfile::tempdir().expect("manifest dir");
+        m.write(dir.path());
+        let gw = Standalone::start(dir.path(), &[port]);
+        Self {
+            port,
+            clients: vec![
+                ("ECDSA", ecdsa_int.client("device-ec")),
+                ("RSA", rsa_int.client("device-rsa")),
+            ],
+            server_root,
+            _gw: gw,
+            _echo: echo,
+            _dir: dir,
+        }
+    }
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path.display().to_string()
+}
+
+/// Runs a client command; its output is the status on the first line, then the body.
+fn answer(cmd: &mut Command) -> (u16, String) {
+    let out = cmd.output().expect("run client");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, body) = text.split_once('\n').unwrap_or((&text, ""));
+    (status.trim().parse().expect("status line"), body.to_owned())
+}
+
+/// What each client stack gets from `required.test` and from `optional.test`.
+fn check(env: &Env, stack: &str, get: impl Fn(&str, &Leaf) -> (u16, String)) {
+    for (alg, leaf) in &env.clients {
+        let (status, body) = get("required.test", leaf);
+        assert_eq!(status, 200, "{stack} {alg} leaf only, Required: {body}");
+        let (status, body) = get("optional.test", leaf);
+        assert_eq!(status, 200, "{stack} {alg} leaf only, Optional: {body}");
+        let v: Value = serde_json::from_str(&body).expect("echo JSON");
+        let cn = if *alg == "RSA" {
+            "device-rsa"
+        } else {
+            "device-ec"
+        };
+        assert_eq!(
+            (
+                &v["headers"]["ssl-client-verify"],
+                &v["headers"]["ssl-client-subject-dn"]
+            ),
+            (&json!("SUCCESS"), &json!(rfc4514(cn))),
+            "{stack} {alg} leaf only, Optional: identified"
+        );
+    }
+}
+
+#[test]
+fn go_clients_with_only_their_leaf_are_admitted_and_identified() {
+    let env = Env::start();
+    let bin = harness_cache("build-go-client.sh").join("go-client");
+    let dir = tempfile::tempdir().expect("pem dir");
+    let root = write(dir.path(), "server-root.pem", &env.server_root.pem());
+    check(&env, "Go", |host, leaf| {
+        let cert = write(dir.path(), "leaf.pem", &leaf.pem());
+        let key = write(dir.path(), "leaf.key", leaf.key_pem());
+        answer(Command::new(&bin).args([
+            &format!("127.0.0.1:{}", env.port),
+            host,
+            &root,
+            &cert,
+            &key,
+            "/",
+        ]))
+    });
+}
+
+#[test]
+fn java_clients_with_only_their_leaf_are_admitted_and_identified() {
+    let env = Env::start();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/JavaClient.java");
+    let dir = tempfile::tempdir().expect("pem dir");
+    let root = write(dir.path(), "server-root.pem", &env.server_root.pem());
+    // The JDK resolves names through this file, never the system resolver.
+    let hosts = write(
+        dir.path(),
+        "hosts",
+        "127.0.0.1 required.test\n127.0.0.1 optional.test\n",
+    );
+    check(&env, "Java", |host, leaf| {
+        let cert = write(dir.path(), "leaf.pem", &leaf.pem());
+        let key = write(dir.path(), "leaf.key", leaf.key_pem());
+        let keystore = dir.path().join("leaf.p12").display().to_string();
+        let made = Command::new("openssl")
+            .args([
+                "pkcs12", "-export", "-in", &cert, "-inkey", &key, "-out", &keystore,
+            ])
+            .args(["-passout", "pass:changeit"])
+            .status()
+            .expect("run openssl pkcs12");
+        assert!(made.success(), "PKCS#12 keystore");
+        answer(
+            Command::new("java")
+                .arg(format!("-Djdk.net.hosts.file={hosts}"))
+                .arg(&source)
+                .arg(format!("https://{host}:{}/", env.port))
+                .args([&root, &keystore, "changeit"]),
+        )
+    });
+}
+
+#[test]
+fn the_certificate_request_names_the_intermediates() {
+    let env = Env::start();
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{}", env.port)])
+        .args(["-servername", "required.test"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names = text
+        .split_once("Acceptable client certificate CA names")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no acceptable CA names:\n{text}"));
+    for cn in [
+        "Fleet Root EC",
+        "Fleet Issuing EC",
+        "Fleet Root RSA",
+        "Fleet Issuing RSA",
+    ] {
+        assert!(
+            names.contains(&format!("CN = {cn}")),
+            "{cn} missing:\n{text}"
+        );
+    }
+}
