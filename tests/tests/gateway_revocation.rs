@@ -283,3 +283,58 @@ fn chain_scope_checks_the_intermediate_too() {
         "{body}"
     );
 }
+
+#[test]
+fn chain_scope_checks_the_intermediate_the_verified_path_went_through() {
+    // A root-only bundle whose CRL revokes the intermediate; the client sends a same-named
+    // impostor (another key) before the real intermediate. webpki verifies the path through
+    // the real one, and that one, not the first certificate with its name, is checked.
+    let root = Ca::root("Partner Root");
+    let int = root.intermediate("Partner Issuing");
+    let impostor = Ca::root("Forger Root").intermediate("Partner Issuing");
+    let client = int.client("device");
+    let crl = root.crl_of_cas(&[&int], -1, 7);
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["chain.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let m = Manifests::new()
+        .ca_secret_with_crl(
+            "default",
+            "partner-ca",
+            root.pem().as_bytes(),
+            crl.as_bytes(),
+        )
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        // FailOpen: the leaf's own status is unknown (no CRL of the intermediate), and only
+        // the intermediate's revocation can refuse it.
+        .with(profile("chain", "partner-ca", "FailOpen"))
+        .edit("SslProfile", "chain", |p| {
+            p["spec"]["clientAuthConfiguration"]["revocationScope"] = json!("Chain")
+        })
+        .https_listener(
+            "default/chain",
+            port,
+            "chain.example",
+            Some("gw-tls"),
+            Some("chain"),
+            "echo",
+        )
+        .service("default", "echo", "127.0.0.1", backend.addr.port());
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let _gw = Standalone::start(dir.path(), &[port]);
+    for sent in [&[&impostor, &int][..], &[&int, &impostor][..], &[&int][..]] {
+        let (status, body) = rustls_get_as(
+            port,
+            "chain.example",
+            "/",
+            &server_root.pem(),
+            &client,
+            sent,
+        )
+        .expect("request");
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("certificate revoked"), "{body}");
+    }
+}

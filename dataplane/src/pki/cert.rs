@@ -127,6 +127,16 @@ impl CertificateInfo {
         &self.der
     }
 
+    /// The signed part (TBSCertificate, with its tag and length): what the issuer's signature
+    /// covers.
+    pub fn signed_data(&self) -> Option<&[u8]> {
+        let (_, cert) = X509Certificate::from_der(&self.der).ok()?;
+        let tbs = cert.tbs_certificate.as_ref();
+        // A slice of `self.der`: its place there, so the borrow is of `self`.
+        let start = (tbs.as_ptr() as usize).checked_sub(self.der.as_ptr() as usize)?;
+        self.der.get(start..start + tbs.len())
+    }
+
     /// Whether subject and issuer are the same name (a root, when it is also a CA).
     pub fn is_self_issued(&self) -> bool {
         self.subject == self.issuer

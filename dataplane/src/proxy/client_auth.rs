@@ -14,16 +14,14 @@ use std::sync::Arc;
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::pki_types::{CertificateDer, UnixTime};
-use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::{
-    CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme};
 
 use std::borrow::Cow;
 
 use super::fetch::RevocationClient;
 use super::revocation::{self, CrlIndex, Status, Unknown};
+use super::verify::Judge;
 use crate::config::{ClientAuth, ClientVerification, FailurePolicy, Revocation};
 use crate::pki::CertificateInfo;
 
@@ -100,20 +98,15 @@ impl Reason {
         })
     }
 
-    fn from_rustls(e: &rustls::Error) -> Self {
+    fn from_webpki(e: &webpki::Error) -> Self {
+        use webpki::Error as E;
         match e {
-            rustls::Error::InvalidCertificate(c) => match c {
-                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    Self::Expired
-                }
-                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
-                    Self::NotYetValid
-                }
-                CertificateError::UnknownIssuer => Self::UnknownCa,
-                CertificateError::InvalidPurpose
-                | CertificateError::InvalidPurposeContext { .. } => Self::WrongPurpose,
-                _ => Self::BadCertificate,
-            },
+            E::CertExpired { .. } | E::InvalidCertValidity => Self::Expired,
+            E::CertNotValidYet { .. } => Self::NotYetValid,
+            E::UnknownIssuer => Self::UnknownCa,
+            #[allow(deprecated)]
+            E::RequiredEkuNotFound => Self::WrongPurpose,
+            E::RequiredEkuNotFoundContext(_) => Self::WrongPurpose,
             _ => Self::BadCertificate,
         }
     }
@@ -187,30 +180,17 @@ enum Mode {
 
 #[derive(Debug)]
 struct ChainCheck {
-    webpki: Arc<dyn ClientCertVerifier>,
-    /// The same trust with the bundles' intermediates as anchors too (see [`super::anchors`]):
-    /// one signature check less per handshake, used while `window` holds.
-    shortcut: Option<Shortcut>,
-    /// The bundles' intermediates, so clients that send only their leaf still chain.
-    intermediates: Vec<CertificateDer<'static>>,
+    /// webpki's full path, the one judge of a chain (see [`super::verify`]).
+    judge: Judge,
     /// DER subjects a client's issuer must equal, when `verifyClientCertIssuerDN` is set.
     issuer_dns: Option<Vec<Vec<u8>>>,
-    /// The trusted CAs, to walk the chain for revocation checks.
+    /// The trusted CAs (all bundles).
     cas: Vec<CertificateInfo>,
     /// The acceptable-CA names of the CertificateRequest: every trusted CA, see
     /// [`acceptable_ca_names`].
     hints: Vec<DistinguishedName>,
     /// Revocation checking.
     revocation: RevocationCheck,
-}
-
-#[derive(Debug)]
-struct Shortcut {
-    webpki: Arc<dyn ClientCertVerifier>,
-    /// When every promoted intermediate is valid, seconds since the epoch.
-    window: (i64, i64),
-    /// How many intermediates were promoted.
-    anchors: usize,
 }
 
 #[derive(Debug)]
@@ -262,12 +242,12 @@ impl ClientAuthVerifier {
         self.verdict_leaf(peer, now).0
     }
 
-    /// [`Self::verdict`], with the leaf as parsed when its chain was verified.
+    /// [`Self::verdict`], with the leaf as parsed and the path webpki verified.
     fn verdict_leaf(
         &self,
         peer: Option<&[CertificateDer<'_>]>,
         now: UnixTime,
-    ) -> (Verdict, Option<CertificateInfo>) {
+    ) -> (Verdict, Option<Verified>) {
         // No certificate is `NONE` in every mode (as nginx reports it); whether that is
         // refused is the HTTP layer's decision, which knows the request's path.
         let Some((leaf, intermediates)) = peer.and_then(|p| p.split_first()) else {
@@ -282,20 +262,17 @@ impl ClientAuthVerifier {
     }
 
     /// The verdict including the checks that need the network (OCSP, CRLs downloaded from
-    /// distribution points): what a connection is judged by.
+    /// distribution points): what a connection is judged by. Revocation is asked of the
+    /// certificates of the path webpki verified, each of its own issuer on that path.
     pub async fn judge(
         &self,
         peer: Option<&[CertificateDer<'_>]>,
         now: UnixTime,
         client: &RevocationClient,
     ) -> Verdict {
-        let (verdict, info) = self.verdict_leaf(peer, now);
-        let (Some(chain), Some((_, sent)), Verdict::Success, Some(info)) = (
-            &self.chain,
-            peer.and_then(|p| p.split_first()),
-            &verdict,
-            info,
-        ) else {
+        let (verdict, verified) = self.verdict_leaf(peer, now);
+        let (Some(chain), Verdict::Success, Some(verified)) = (&self.chain, &verdict, verified)
+        else {
             return verdict;
         };
         let (policy, whole) = match &chain.revocation {
@@ -308,22 +285,10 @@ impl ClientAuthVerifier {
             } => (*policy, *chain),
             _ => return verdict,
         };
-        let mut subjects = vec![info];
-        if whole {
-            subjects.extend(self.path_above(&subjects[0], sent, &chain.cas));
-        }
-        // What the client sent beyond the trusted CAs (usually nothing: a client sends the
-        // intermediate its bundle holds), parsed to find issuers.
-        let sent: Vec<CertificateInfo> = sent
-            .iter()
-            .filter(|c| !chain.cas.iter().any(|ca| ca.der() == c.as_ref()))
-            .filter_map(|c| CertificateInfo::from_der(c).ok())
-            .collect();
-        let candidates: Vec<&CertificateInfo> = sent.iter().chain(&chain.cas).collect();
+        let checked = verified.checked(whole);
         let unix_now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let mut statuses = Vec::with_capacity(subjects.len());
-        for cert in &subjects {
-            let issuer = signer(cert, &candidates);
+        let mut statuses = Vec::with_capacity(checked.len());
+        for (cert, issuer) in checked {
             statuses.push(match (&chain.revocation, issuer) {
                 (RevocationCheck::Ocsp { responder, .. }, Some(issuer)) => {
                     client.ocsp_status(cert, issuer, responder.as_deref()).await
@@ -341,24 +306,15 @@ impl ClientAuthVerifier {
                 _ => Status::Unknown(Unknown::NoCrl),
             });
         }
-        match revocation::combine(statuses, policy) {
-            Ok(None) | Err(Status::Good) => Verdict::Success,
-            Ok(Some(u)) => Verdict::SuccessRevocationUnknown(u),
-            Err(Status::Revoked(r)) => Verdict::Failed(Reason::Revoked {
-                code: r.reason,
-                at: r.at,
-            }),
-            Err(Status::Unknown(u)) => Verdict::Failed(Reason::RevocationUnknown(u)),
-        }
+        verdict_of(revocation::combine(statuses, policy))
     }
 
-    /// How many of the bundles' intermediates are checked once at load instead of in every
-    /// handshake (see [`super::anchors`]).
-    pub fn intermediates_checked_at_load(&self) -> usize {
+    /// How many signatures of the bundles' CA certificates are remembered as verified, so
+    /// that handshakes do not verify them again (see [`super::verify`]).
+    pub fn remembered_signatures(&self) -> usize {
         self.chain
             .as_ref()
-            .and_then(|c| c.shortcut.as_ref())
-            .map_or(0, |s| s.anchors)
+            .map_or(0, |c| c.judge.remembered_signatures())
     }
 
     /// The trusted CAs (all bundles).
@@ -383,13 +339,13 @@ impl ClientAuthVerifier {
         self.check_leaf(leaf, sent, now).0
     }
 
-    /// [`Self::check`], with the leaf as parsed once the chain is verified.
+    /// [`Self::check`], with the leaf and the path webpki verified.
     fn check_leaf(
         &self,
         leaf: &CertificateDer<'_>,
         sent: &[CertificateDer<'_>],
         now: UnixTime,
-    ) -> (Verdict, Option<CertificateInfo>) {
+    ) -> (Verdict, Option<Verified>) {
         let Some(chain) = &self.chain else {
             return (Verdict::Failed(Reason::UnknownCa), None);
         };
@@ -398,16 +354,10 @@ impl ClientAuthVerifier {
             // a hundred certificates for issuers.
             return (Verdict::Failed(Reason::ChainTooLong), None);
         }
-        let mut intermediates: Vec<CertificateDer<'_>> = sent.to_vec();
-        intermediates.extend(chain.intermediates.iter().cloned());
-        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-        let webpki = match &chain.shortcut {
-            Some(s) if s.window.0 <= secs && secs <= s.window.1 => &s.webpki,
-            _ => &chain.webpki,
+        let path = match chain.judge.verify(leaf, sent, now) {
+            Ok(path) => path,
+            Err(e) => return (Verdict::Failed(chain.refusal(leaf, &e)), None),
         };
-        if let Err(e) = webpki.verify_client_cert(leaf, &intermediates, now) {
-            return (Verdict::Failed(chain.refusal(leaf, &e)), None);
-        }
         let Ok(info) = CertificateInfo::from_der(leaf) else {
             return (Verdict::Failed(Reason::BadCertificate), None);
         };
@@ -416,6 +366,20 @@ impl ClientAuthVerifier {
         {
             return (Verdict::Failed(Reason::IssuerDnMismatch), None);
         }
+        let needs_path = matches!(
+            chain.revocation,
+            RevocationCheck::Ocsp { .. }
+                | RevocationCheck::Crl { chain: true, .. }
+                | RevocationCheck::Crl { fetch: true, .. }
+        );
+        let verified = Verified {
+            above: if needs_path {
+                path.above(&chain.judge, &chain.cas)
+            } else {
+                Vec::new()
+            },
+            leaf: info,
+        };
         let verdict = match &chain.revocation {
             // These need the network: `judge` checks them after the handshake.
             RevocationCheck::None
@@ -428,119 +392,59 @@ impl ClientAuthVerifier {
                 fetch: false,
             } => {
                 let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-                let path = if *whole {
-                    self.path_above(&info, sent, &chain.cas)
-                } else {
-                    Vec::new()
-                };
-                let statuses = std::iter::once(&info)
-                    .chain(path.iter())
-                    .map(|c| index.status(c, now));
-                match revocation::combine(statuses, *policy) {
-                    Ok(None) => Verdict::Success,
-                    Ok(Some(u)) => Verdict::SuccessRevocationUnknown(u),
-                    Err(Status::Revoked(r)) => Verdict::Failed(Reason::Revoked {
-                        code: r.reason,
-                        at: r.at,
-                    }),
-                    Err(Status::Unknown(u)) => Verdict::Failed(Reason::RevocationUnknown(u)),
-                    Err(Status::Good) => Verdict::Success,
-                }
+                let statuses = verified
+                    .checked(*whole)
+                    .into_iter()
+                    .map(|(c, _)| index.status(c, now));
+                verdict_of(revocation::combine(statuses, *policy))
             }
         };
-        (verdict, Some(info))
-    }
-
-    /// The intermediates above `leaf`, up to (not including) the root: from what the client
-    /// sent and the trusted bundles, by issuer name. Bounded by the number of candidates.
-    fn path_above(
-        &self,
-        leaf: &CertificateInfo,
-        sent: &[CertificateDer<'_>],
-        cas: &[CertificateInfo],
-    ) -> Vec<CertificateInfo> {
-        let candidates: Vec<CertificateInfo> = sent
-            .iter()
-            .filter_map(|c| CertificateInfo::from_der(c).ok())
-            .chain(cas.iter().cloned())
-            .collect();
-        let mut path: Vec<CertificateInfo> = Vec::new();
-        let mut issuer = leaf.issuer.clone();
-        while path.len() < candidates.len() {
-            let Some(next) = candidates
-                .iter()
-                .find(|c| c.subject == issuer && !c.is_self_issued())
-            else {
-                break;
-            };
-            issuer = next.issuer.clone();
-            path.push(next.clone());
-        }
-        path
+        (verdict, Some(verified))
     }
 }
 
-/// The issuer among `candidates` (what the client sent and the trusted CAs) whose key signed
-/// `cert`, a certificate of a path the verifier has accepted. The verifier found its issuers
-/// by name among these same certificates and checked their signatures, so when one
-/// certificate has the issuer's name it is the signer, and no signature is checked again (a
-/// full verification per handshake, with OCSP). Only when different certificates share the
-/// name (a client may add a same-named impostor) is the signature what decides.
-fn signer<'a>(
-    cert: &CertificateInfo,
-    candidates: &[&'a CertificateInfo],
-) -> Option<&'a CertificateInfo> {
-    let mut named = candidates
-        .iter()
-        .copied()
-        .filter(|c| c.subject == cert.issuer);
-    let first = named.next()?;
-    if named.all(|c| c.der() == first.der()) {
-        return Some(first);
+/// The leaf of a chain webpki accepted, and the certificates above it on the verified path.
+struct Verified {
+    leaf: CertificateInfo,
+    /// The path above the leaf, its issuer first and the root last; empty when no check
+    /// needs it.
+    above: Vec<CertificateInfo>,
+}
+
+impl Verified {
+    /// The certificates whose revocation is checked, each with its issuer on the verified
+    /// path: the leaf, and with `whole` (scope `Chain`) the intermediates too (not the root).
+    fn checked(&self, whole: bool) -> Vec<(&CertificateInfo, Option<&CertificateInfo>)> {
+        let mut checked = vec![(&self.leaf, self.above.first())];
+        if whole {
+            let intermediates = self.above.len().saturating_sub(1);
+            for (i, cert) in self.above.iter().take(intermediates).enumerate() {
+                checked.push((cert, self.above.get(i + 1)));
+            }
+        }
+        checked
     }
-    candidates
-        .iter()
-        .copied()
-        .find(|c| c.subject == cert.issuer && cert.is_signed_by(c))
+}
+
+/// The verdict of combined revocation statuses.
+fn verdict_of(combined: Result<Option<Unknown>, Status>) -> Verdict {
+    match combined {
+        Ok(None) | Err(Status::Good) => Verdict::Success,
+        Ok(Some(u)) => Verdict::SuccessRevocationUnknown(u),
+        Err(Status::Revoked(r)) => Verdict::Failed(Reason::Revoked {
+            code: r.reason,
+            at: r.at,
+        }),
+        Err(Status::Unknown(u)) => Verdict::Failed(Reason::RevocationUnknown(u)),
+    }
 }
 
 fn chain_check(
     v: &ClientVerification,
     provider: &Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<ChainCheck, rustls::Error> {
-    let mut roots = RootCertStore::empty();
-    let mut intermediates = Vec::new();
-    for bundle in &v.trust {
-        let root = bundle.0.root();
-        roots
-            .add(CertificateDer::from(root.der().to_vec()))
-            .map_err(|e| rustls::Error::General(format!("trust anchor {}: {e}", root.subject)))?;
-        intermediates.extend(
-            bundle
-                .0
-                .cas()
-                .iter()
-                .filter(|c| !c.is_self_issued())
-                .map(|c| CertificateDer::from(c.der().to_vec())),
-        );
-    }
-    let promoted = super::anchors::promote(v.trust.iter().map(|b| &b.0), super::serve::unix_now());
-    let shortcut = if promoted.anchors.is_empty() {
-        None
-    } else {
-        let mut anchors = roots.clone();
-        let count = promoted.anchors.len();
-        let (added, _) = anchors.add_parsable_certificates(promoted.anchors);
-        (added == count)
-            .then(|| webpki_verifier(anchors, provider))
-            .transpose()?
-            .map(|webpki| Shortcut {
-                webpki,
-                window: promoted.window,
-                anchors: count,
-            })
-    };
-    let webpki = webpki_verifier(roots, provider)?;
+    let bundles: Vec<&crate::pki::TrustBundle> = v.trust.iter().map(|b| &b.0).collect();
+    let judge = Judge::new(&bundles, provider)?;
     let issuer_dns = v.verify_issuer_dn.then(|| {
         v.trust
             .iter()
@@ -568,9 +472,7 @@ fn chain_check(
         Revocation::None => RevocationCheck::None,
     };
     Ok(ChainCheck {
-        webpki,
-        shortcut,
-        intermediates,
+        judge,
         issuer_dns,
         hints: acceptable_ca_names(&cas),
         cas,
@@ -579,12 +481,12 @@ fn chain_check(
 }
 
 impl ChainCheck {
-    /// The reason for a chain the verifier refused. webpki refuses a CA certificate presented
-    /// as a client's before it looks for an issuer (`CaUsedAsEndEntity`); for a self-signed one
-    /// the gateway does not trust (what `openssl req -x509` makes), what is missing is a trusted
+    /// The reason for a chain webpki refused. webpki refuses a CA certificate presented as a
+    /// client's before it looks for an issuer (`CaUsedAsEndEntity`); for a self-signed one the
+    /// gateway does not trust (what `openssl req -x509` makes), what is missing is a trusted
     /// issuer, as OpenSSL reports it, not a bad signature.
-    fn refusal(&self, leaf: &CertificateDer<'_>, e: &rustls::Error) -> Reason {
-        let reason = Reason::from_rustls(e);
+    fn refusal(&self, leaf: &CertificateDer<'_>, e: &webpki::Error) -> Reason {
+        let reason = Reason::from_webpki(e);
         let untrusted_self_signed = || {
             CertificateInfo::from_der(leaf)
                 .is_ok_and(|c| c.is_self_issued() && !self.cas.iter().any(|t| t.der() == c.der()))
@@ -610,16 +512,6 @@ fn acceptable_ca_names(cas: &[CertificateInfo]) -> Vec<DistinguishedName> {
         .into_iter()
         .map(|der| DistinguishedName::from(der.to_vec()))
         .collect()
-}
-
-fn webpki_verifier(
-    roots: RootCertStore,
-    provider: &Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<dyn ClientCertVerifier>, rustls::Error> {
-    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| rustls::Error::General(e.to_string()))
 }
 
 impl ClientCertVerifier for ClientAuthVerifier {

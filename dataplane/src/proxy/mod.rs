@@ -5,7 +5,6 @@
 //! the previous one keeps serving. New connections read the latest value; connections in
 //! flight keep the handshake they made and finish; each request reads the latest routes.
 
-mod anchors;
 mod backend;
 pub mod client_auth;
 mod compiled;
@@ -18,6 +17,7 @@ mod serve;
 mod stapling;
 mod target;
 mod telemetry;
+mod verify;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
