@@ -227,3 +227,41 @@ fn a_ca_the_handshake_verifier_cannot_read_is_refused() {
     );
     TrustBundle::from_ders(&[root.der(), int.der()]).expect("the unmodified pair is valid");
 }
+
+#[test]
+fn signatures_are_judged_as_the_handshake_judges_them() {
+    use portcullis_tests::pki::rcgen::{
+        PKCS_ECDSA_P384_SHA384, PKCS_ECDSA_P521_SHA512, PKCS_ED25519,
+    };
+    // Algorithms the handshake verifies are accepted (P-521 with SHA-512 was refused as "a
+    // different key with the same name").
+    for (name, alg) in [
+        ("P-521, ECDSA-SHA512", &PKCS_ECDSA_P521_SHA512),
+        ("P-384", &PKCS_ECDSA_P384_SHA384),
+        ("Ed25519", &PKCS_ED25519),
+    ] {
+        let root = Ca::root_alg("Modern Root", alg);
+        let int = root.intermediate("Modern Issuing");
+        check(
+            name,
+            bundle(&[root.pem(), int.pem()]).as_bytes(),
+            Expect::Valid {
+                issuer_cn: "Modern Issuing",
+                chains: 1,
+                warnings: &[],
+            },
+        );
+    }
+    // SHA-1, which the handshake refuses for every client of it, is refused at upload, naming
+    // the algorithm.
+    let root = Ca::root("Legacy Root");
+    let legacy = root.intermediate_sha1_pem("Legacy Issuing");
+    let input = bundle(&[root.pem(), legacy]);
+    check(
+        "SHA-1 intermediate",
+        input.as_bytes(),
+        Expect::Refused(&["UnsupportedSignatureAlgorithm"]),
+    );
+    let e = TrustBundle::parse(input.as_bytes()).expect_err("refused");
+    assert!(e.to_string().contains("ecdsa-with-SHA1"), "{e}");
+}

@@ -18,8 +18,8 @@ pub struct Ca {
     issuer: Issuer<'static, KeyPair>,
     key_pem: String,
     serial: Vec<u8>,
-    /// RSA-2048 keys for this CA's intermediates and leaves (else P-256).
-    rsa: bool,
+    /// The key algorithm of this CA's intermediates and leaves.
+    alg: &'static rcgen::SignatureAlgorithm,
 }
 
 /// Revocation URLs written into a leaf.
@@ -42,15 +42,21 @@ impl Ca {
         let key = key();
         let params = ca_params(cn);
         let cert = params.self_signed(&key).expect("self-sign root");
-        Self::from_parts(cert, params, key, false)
+        Self::from_parts(cert, params, key, &rcgen::PKCS_ECDSA_P256_SHA256)
     }
 
     /// [`Ca::root`] with an RSA-2048 key, whose intermediates and leaves get RSA keys too.
     pub fn root_rsa(cn: &str) -> Self {
-        let key = key_of(true);
+        Self::root_alg(cn, &rcgen::PKCS_RSA_SHA256)
+    }
+
+    /// [`Ca::root`] with a key of `alg` (which also signs), for its intermediates and leaves
+    /// too: `PKCS_ECDSA_P521_SHA512`, `PKCS_ED25519`, …
+    pub fn root_alg(cn: &str, alg: &'static rcgen::SignatureAlgorithm) -> Self {
+        let key = key_of(alg);
         let params = ca_params(cn);
         let cert = params.self_signed(&key).expect("self-sign root");
-        Self::from_parts(cert, params, key, true)
+        Self::from_parts(cert, params, key, alg)
     }
 
     /// A root with a custom validity window, in days relative to now.
@@ -67,7 +73,7 @@ impl Ca {
         let mut params = ca_params(cn);
         edit(&mut params);
         let cert = params.self_signed(&key).expect("self-sign root");
-        Self::from_parts(cert, params, key, false)
+        Self::from_parts(cert, params, key, &rcgen::PKCS_ECDSA_P256_SHA256)
     }
 
     /// An intermediate CA issued by this CA.
@@ -78,13 +84,79 @@ impl Ca {
     /// An intermediate CA issued by this CA, its parameters changed by `edit` (validity,
     /// constraints, key usages).
     pub fn intermediate_with(&self, cn: &str, edit: impl FnOnce(&mut CertificateParams)) -> Self {
-        let key = key_of(self.rsa);
+        let key = key_of(self.alg);
         let mut params = ca_params(cn);
         edit(&mut params);
         let cert = params
             .signed_by(&key, &self.issuer)
             .expect("sign intermediate");
-        Self::from_parts(cert, params, key, self.rsa)
+        Self::from_parts(cert, params, key, self.alg)
+    }
+
+    /// An intermediate CA named `CN=<cn>,O=Portcullis Test` that this CA signs with
+    /// ECDSA-SHA1, made by openssl (rcgen signs with nothing that old), as PEM.
+    pub fn intermediate_sha1_pem(&self, cn: &str) -> String {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(path("ca.pem"), self.pem()).expect("CA");
+        std::fs::write(path("ca.key"), self.key_pem()).expect("CA key");
+        std::fs::write(
+            path("ext.cnf"),
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+        )
+        .expect("extensions");
+        let subject = format!("/O=Portcullis Test/CN={cn}");
+        let (key, csr, ca, ca_key, ext, pem) = (
+            path("int.key"),
+            path("int.csr"),
+            path("ca.pem"),
+            path("ca.key"),
+            path("ext.cnf"),
+            path("int.pem"),
+        );
+        for args in [
+            vec![
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-subj",
+                &subject,
+                "-out",
+                &csr,
+            ],
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &ca_key,
+                "-sha1",
+                "-days",
+                "30",
+                "-set_serial",
+                "7",
+                "-extfile",
+                &ext,
+                "-out",
+                &pem,
+            ],
+        ] {
+            let out = std::process::Command::new("openssl")
+                .args(&args)
+                .output()
+                .expect("run openssl");
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        }
+        std::fs::read_to_string(pem).expect("intermediate")
     }
 
     /// A client certificate (clientAuth EKU) issued by this CA.
@@ -110,7 +182,7 @@ impl Ca {
 
     /// A client certificate valid from `from_days` to `to_days` relative to now.
     pub fn client_valid(&self, cn: &str, from_days: i64, to_days: i64) -> Leaf {
-        let key = key_of(self.rsa);
+        let key = key_of(self.alg);
         let mut params = CertificateParams::new(vec![]).expect("leaf params");
         params.distinguished_name = dn(cn);
         params.is_ca = IsCa::ExplicitNoCa;
@@ -197,7 +269,7 @@ impl Ca {
         eku: ExtendedKeyUsagePurpose,
         urls: Urls<'_>,
     ) -> Leaf {
-        let key = key_of(self.rsa);
+        let key = key_of(self.alg);
         let mut params = CertificateParams::new(sans).expect("leaf params");
         let serial = next_serial();
         params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
@@ -263,7 +335,7 @@ impl Ca {
         cert: rcgen::Certificate,
         params: CertificateParams,
         key: KeyPair,
-        rsa: bool,
+        alg: &'static rcgen::SignatureAlgorithm,
     ) -> Self {
         let key_pem = key.serialize_pem();
         let serial = params
@@ -276,7 +348,7 @@ impl Ca {
             issuer: Issuer::new(params, key),
             key_pem,
             serial,
-            rsa,
+            alg,
         }
     }
 
@@ -372,17 +444,14 @@ fn next_serial() -> Vec<u8> {
 }
 
 fn key() -> KeyPair {
-    key_of(false)
+    key_of(&rcgen::PKCS_ECDSA_P256_SHA256)
 }
 
-/// An RSA-2048 key (signing with SHA-256) or a P-256 one.
-fn key_of(rsa: bool) -> KeyPair {
-    if rsa {
-        KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_2048)
-            .expect("generate RSA key")
-    } else {
-        KeyPair::generate().expect("generate P-256 key")
-    }
+/// A key for `alg`: RSA ones of 2,048 bits.
+fn key_of(alg: &'static rcgen::SignatureAlgorithm) -> KeyPair {
+    KeyPair::generate_for(alg)
+        .or_else(|_| KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_2048))
+        .expect("generate key")
 }
 
 fn dn(cn: &str) -> DistinguishedName {

@@ -209,3 +209,87 @@ fn the_certificate_request_names_the_intermediates() {
         );
     }
 }
+
+#[test]
+fn a_p521_bundle_is_accepted_and_its_clients_admitted_and_sha1_is_refused_at_upload() {
+    use portcullis_tests::pki::rcgen::PKCS_ECDSA_P521_SHA512;
+    let root = Ca::root_alg("Fleet Root P-521", &PKCS_ECDSA_P521_SHA512);
+    let int = root.intermediate("Fleet Issuing P-521");
+    let leaf = int.client("device-p521");
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["p521.test"]);
+    let echo = EchoBackend::start();
+    let port = free_port();
+    let m = Manifests::new()
+        .ca_secret(
+            "default",
+            "fleet",
+            format!("{}{}", root.pem(), int.pem()).as_bytes(),
+        )
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .client_auth(
+            "fleet",
+            json!({"mode": "Required", "trustedClientCertificates": [{"name": "fleet"}]}),
+        )
+        .https_rules(
+            "p521",
+            port,
+            "p521.test",
+            Some("fleet"),
+            json!([{"backend": {"service": "echo", "port": 80}}]),
+        )
+        .service("default", "echo", "127.0.0.1", echo.addr.port());
+    let dir = tempfile::tempdir().expect("manifest dir");
+    m.write(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+    // curl (OpenSSL) with the P-521 leaf and only it.
+    let pems = tempfile::tempdir().expect("pem dir");
+    let root_pem = write(pems.path(), "server-root.pem", &server_root.pem());
+    let cert = write(pems.path(), "leaf.pem", &leaf.pem());
+    let key = write(pems.path(), "leaf.key", leaf.key_pem());
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["--resolve", &format!("p521.test:{port}:127.0.0.1")])
+        .args(["--cacert", &root_pem, "--cert", &cert, "--key", &key])
+        .arg(format!("https://p521.test:{port}/"))
+        .output()
+        .expect("run curl");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        gw.stderr()
+    );
+
+    // A SHA-1-signed intermediate: `portcullis validate` refuses it and says why.
+    let legacy_root = Ca::root("Legacy Root");
+    let legacy = legacy_root.intermediate_sha1_pem("Legacy Issuing");
+    let m = m.ca_secret(
+        "default",
+        "fleet",
+        format!("{}{legacy}", legacy_root.pem()).as_bytes(),
+    );
+    let dir = tempfile::tempdir().expect("manifest dir");
+    let file = m.write(dir.path());
+    let out = Command::new(portcullis_tests::gateway::portcullis_bin())
+        .arg("validate")
+        .arg("-f")
+        .arg(&file)
+        .output()
+        .expect("run portcullis validate");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("ecdsa-with-SHA1") && text.contains("(UnsupportedSignatureAlgorithm)"),
+        "{text}"
+    );
+}

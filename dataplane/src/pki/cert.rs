@@ -152,17 +152,104 @@ impl CertificateInfo {
         colon_hex(digest::digest(&digest::SHA256, &self.der).as_ref())
     }
 
-    /// Whether `issuer`'s key verifies this certificate's signature.
-    pub fn is_signed_by(&self, issuer: &CertificateInfo) -> bool {
-        // Both parse: they did when the infos were built from the same bytes.
-        let (Ok((_, this)), Ok((_, by))) = (
-            X509Certificate::from_der(&self.der),
-            X509Certificate::from_der(&issuer.der),
-        ) else {
-            return false;
+    /// How this certificate's signature fares under `issuer`'s key, judged as the handshake's
+    /// verifier judges it: webpki picks the algorithm whose identifiers equal, byte for byte,
+    /// the certificate's signature algorithm and the issuer's key algorithm, among aws-lc-rs's
+    /// (so SHA-1 is unsupported, P-521 and SHA-512 are not), and verifies with it.
+    pub fn signature_by(&self, issuer: &CertificateInfo) -> Signature {
+        let (Some((algorithm, signature, signed)), Some((key_algorithm, key))) =
+            (signed_parts(&self.der), key_parts(&issuer.der))
+        else {
+            return Signature::Invalid;
         };
-        this.verify_signature(Some(by.public_key())).is_ok()
+        let algorithms = rustls::crypto::aws_lc_rs::default_provider()
+            .signature_verification_algorithms
+            .all;
+        let mut candidates = algorithms
+            .iter()
+            .filter(|a| a.signature_alg_id().as_ref() == algorithm)
+            .filter(|a| a.public_key_alg_id().as_ref() == key_algorithm);
+        match candidates.next() {
+            None => Signature::UnsupportedAlgorithm,
+            Some(a) if a.verify_signature(key, signed, signature).is_ok() => Signature::Valid,
+            Some(_) => Signature::Invalid,
+        }
     }
+
+    /// Whether `issuer`'s key verifies this certificate's signature ([`Self::signature_by`]).
+    pub fn is_signed_by(&self, issuer: &CertificateInfo) -> bool {
+        self.signature_by(issuer) == Signature::Valid
+    }
+
+    /// The name of the signature algorithm (`sha1WithRSAEncryption`, or its OID).
+    pub fn signature_algorithm_name(&self) -> String {
+        X509Certificate::from_der(&self.der).map_or_else(
+            |_| "an unreadable algorithm".into(),
+            |(_, c)| {
+                let oid = c.signature_algorithm.algorithm.to_id_string();
+                // The legacy ones a refusal names most often, which the registry lacks.
+                let legacy = match oid.as_str() {
+                    "1.2.840.10045.4.1" => Some("ecdsa-with-SHA1"),
+                    "1.2.840.113549.1.1.5" => Some("sha1WithRSAEncryption"),
+                    "1.2.840.113549.1.1.4" => Some("md5WithRSAEncryption"),
+                    "1.2.840.10040.4.3" => Some("dsa-with-SHA1"),
+                    _ => None,
+                };
+                let registered = || {
+                    x509_parser::objects::oid2sn(
+                        &c.signature_algorithm.algorithm,
+                        x509_parser::objects::oid_registry(),
+                    )
+                    .ok()
+                    .map(str::to_owned)
+                };
+                legacy.map(str::to_owned).or_else(registered).unwrap_or(oid)
+            },
+        )
+    }
+}
+
+/// A certificate's signature under an issuer's key, as the handshake's verifier sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signature {
+    /// It verifies.
+    Valid,
+    /// It does not (another key, a corrupted signature, an RSA key under 2,048 bits).
+    Invalid,
+    /// The verifier has no algorithm for this signature and key (SHA-1, for one).
+    UnsupportedAlgorithm,
+}
+
+/// A certificate's signature algorithm (the AlgorithmIdentifier's contents), signature and
+/// signed data (the TBSCertificate, whole), as webpki reads them.
+fn signed_parts(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    let (cert, _) = super::der::expect(der, 0x30, "certificate").ok()?;
+    let (tbs, rest) = super::der::expect(cert.content, 0x30, "tbsCertificate").ok()?;
+    let (algorithm, rest) = super::der::expect(rest, 0x30, "signatureAlgorithm").ok()?;
+    let (signature, _) = super::der::expect(rest, 0x03, "signature").ok()?;
+    let (&unused, signature) = signature.content.split_first()?;
+    (unused == 0).then_some((algorithm.content, signature, tbs.raw))
+}
+
+/// A certificate's key algorithm (the AlgorithmIdentifier's contents) and key bits.
+fn key_parts(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (cert, _) = super::der::expect(der, 0x30, "certificate").ok()?;
+    let (tbs, _) = super::der::expect(cert.content, 0x30, "tbsCertificate").ok()?;
+    let mut rest = tbs.content;
+    if rest.first() == Some(&0xa0) {
+        rest = super::der::read(rest).ok()?.1;
+    }
+    // serialNumber, signature, issuer, validity, subject, then subjectPublicKeyInfo.
+    for tag in [0x02, 0x30, 0x30, 0x30, 0x30] {
+        rest = super::der::expect(rest, tag, "tbsCertificate field")
+            .ok()?
+            .1;
+    }
+    let (spki, _) = super::der::expect(rest, 0x30, "subjectPublicKeyInfo").ok()?;
+    let (algorithm, rest) = super::der::expect(spki.content, 0x30, "algorithm").ok()?;
+    let (key, _) = super::der::expect(rest, 0x03, "subjectPublicKey").ok()?;
+    let (&unused, key) = key.content.split_first()?;
+    (unused == 0).then_some((algorithm.content, key))
 }
 
 fn colon_hex(bytes: &[u8]) -> String {

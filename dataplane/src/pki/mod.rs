@@ -9,7 +9,7 @@ pub mod ocsp;
 pub mod pem;
 pub mod trust_bundle;
 
-pub use cert::CertificateInfo;
+pub use cert::{CertificateInfo, Signature};
 pub use crl::{CrlError, RevocationList, Revoked};
 pub use dn::DistinguishedName;
 pub use trust_bundle::{BundleError, BundleInspection, BundleRejected, BundleWarning, TrustBundle};

@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use super::cert::CertificateInfo;
+use super::cert::{CertificateInfo, Signature};
 use super::dn::DistinguishedName;
 use super::pem;
 
@@ -103,6 +103,18 @@ pub enum BundleError {
         /// The issuer it names.
         issuer: String,
     },
+    /// An intermediate signed with an algorithm the handshake's verifier does not accept.
+    #[error(
+        "holds intermediate CA {subject}, signed by {issuer} with {algorithm}, which the handshake's verifier refuses (every client of it would be refused): re-issue it with SHA-256 or stronger (RSA of 2,048 bits or more, ECDSA P-256/P-384/P-521, or Ed25519)"
+    )]
+    UnsupportedSignatureAlgorithm {
+        /// The intermediate.
+        subject: String,
+        /// Its issuer.
+        issuer: String,
+        /// The signature algorithm's name.
+        algorithm: String,
+    },
     /// Larger than [`MAX_BUNDLE_BYTES`].
     #[error(
         "is {size} bytes, over the limit of 25 KB ({MAX_BUNDLE_BYTES} bytes) for one chain: put each chain in a Secret of its own"
@@ -126,6 +138,7 @@ impl BundleError {
             Self::MultipleRootCas { .. } => "MultipleRootCAs",
             Self::OrphanIntermediate { .. } => "IntermediateWithoutIssuer",
             Self::IntermediateSignatureInvalid { .. } => "IntermediateSignatureInvalid",
+            Self::UnsupportedSignatureAlgorithm { .. } => "UnsupportedSignatureAlgorithm",
             Self::TooLarge { .. } => "BundleTooLarge",
         }
     }
@@ -434,11 +447,28 @@ fn link(ins: &mut BundleInspection) {
                 ins.problems
                     .push(BundleError::OrphanIntermediate { subject, issuer });
             }
-        } else if let Some(&j) = named.iter().find(|&&j| certs[i].is_signed_by(&certs[j])) {
-            parent[i] = Some(j);
         } else {
-            ins.problems
-                .push(BundleError::IntermediateSignatureInvalid { subject, issuer });
+            // Judged as the handshake judges it (see `CertificateInfo::signature_by`).
+            let signatures: Vec<(usize, Signature)> = named
+                .iter()
+                .map(|&j| (j, certs[i].signature_by(&certs[j])))
+                .collect();
+            if let Some(&(j, _)) = signatures.iter().find(|(_, s)| *s == Signature::Valid) {
+                parent[i] = Some(j);
+            } else if signatures
+                .iter()
+                .any(|(_, s)| *s == Signature::UnsupportedAlgorithm)
+            {
+                ins.problems
+                    .push(BundleError::UnsupportedSignatureAlgorithm {
+                        subject,
+                        issuer,
+                        algorithm: certs[i].signature_algorithm_name(),
+                    });
+            } else {
+                ins.problems
+                    .push(BundleError::IntermediateSignatureInvalid { subject, issuer });
+            }
         }
     }
 
