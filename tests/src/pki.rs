@@ -53,10 +53,40 @@ impl Ca {
     /// [`Ca::root`] with a key of `alg` (which also signs), for its intermediates and leaves
     /// too: `PKCS_ECDSA_P521_SHA512`, `PKCS_ED25519`, …
     pub fn root_alg(cn: &str, alg: &'static rcgen::SignatureAlgorithm) -> Self {
+        Self::root_alg_with(cn, alg, |_| {})
+    }
+
+    /// [`Ca::root_alg`] whose parameters are changed by `edit`.
+    pub fn root_alg_with(
+        cn: &str,
+        alg: &'static rcgen::SignatureAlgorithm,
+        edit: impl FnOnce(&mut CertificateParams),
+    ) -> Self {
         let key = key_of(alg);
-        let params = ca_params(cn);
+        let mut params = ca_params(cn);
+        edit(&mut params);
         let cert = params.self_signed(&key).expect("self-sign root");
         Self::from_parts(cert, params, key, alg)
+    }
+
+    /// A leaf issued by this CA from the parameters of [`Ca::client`], changed by `edit`
+    /// (extended key usages, names, validity, …).
+    pub fn client_with(&self, cn: &str, edit: impl FnOnce(&mut CertificateParams)) -> Leaf {
+        let key = key_of(self.alg);
+        let mut params = CertificateParams::new(vec![]).expect("leaf params");
+        let serial = next_serial();
+        params.serial_number = Some(rcgen::SerialNumber::from_slice(&serial));
+        params.distinguished_name = dn(cn);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        edit(&mut params);
+        let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
+        Leaf {
+            cert,
+            key_pem: key.serialize_pem(),
+            serial,
+        }
     }
 
     /// A root with a custom validity window, in days relative to now.
