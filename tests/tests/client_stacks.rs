@@ -21,7 +21,7 @@ struct Env {
     port: u16,
     clients: Vec<(&'static str, Leaf)>,
     server_root: Ca,
-    _gw: Standalone,
+    gw: Standalone,
     _echo: EchoBackend,
     _dir: tempfile::TempDir,
 }
@@ -78,7 +78,7 @@ impl Env {
                 ("RSA", rsa_int.client("device-rsa")),
             ],
             server_root,
-            _gw: gw,
+            gw,
             _echo: echo,
             _dir: dir,
         }
@@ -292,4 +292,111 @@ fn a_p521_bundle_is_accepted_and_its_clients_admitted_and_sha1_is_refused_at_upl
         text.contains("ecdsa-with-SHA1") && text.contains("(UnsupportedSignatureAlgorithm)"),
         "{text}"
     );
+}
+
+#[test]
+fn an_unknown_or_missing_server_name_gets_the_unrecognized_name_alert() {
+    let env = Env::start();
+    for sni in [&["-servername", "unknown.test"][..], &["-noservername"][..]] {
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{}", env.port)])
+            .args(sni)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run openssl s_client");
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("unrecognized name") || text.contains("alert number 112"),
+            "{sni:?}: {text}"
+        );
+    }
+    assert!(
+        env.gw
+            .logged("no listener of this port answers the server name"),
+        "{}",
+        env.gw.access_log()
+    );
+}
+
+#[test]
+fn curl_clients_under_an_any_eku_intermediate_or_too_deep_a_chain_are_refused() {
+    use portcullis_tests::pki::rcgen::ExtendedKeyUsagePurpose;
+    let root = Ca::root("Fleet Root");
+    // webpki wants clientAuth in an intermediate's extendedKeyUsage; anyExtendedKeyUsage is not.
+    let any = root.intermediate_with("Any Issuing", |p| {
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::Any]
+    });
+    let int = root.intermediate("Fleet Issuing");
+    // Six CAs sent below the bundle's intermediate: seven between leaf and root, one more
+    // than webpki's path allows.
+    let mut below = vec![int.intermediate("Sub 1")];
+    for i in 2..=6 {
+        let next = below[below.len() - 1].intermediate(&format!("Sub {i}"));
+        below.push(next);
+    }
+    let deep_leaf = below[5].client("deep");
+    let ok_leaf = below[4].client("five-deep");
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["any.test", "deep.test"]);
+    let echo = EchoBackend::start();
+    let port = free_port();
+    let rules = json!([{"backend": {"service": "echo", "port": 80}}]);
+    let m = Manifests::new()
+        .ca_secret(
+            "default",
+            "any-ca",
+            format!("{}{}", root.pem(), any.pem()).as_bytes(),
+        )
+        .ca_secret(
+            "default",
+            "fleet-ca",
+            format!("{}{}", root.pem(), int.pem()).as_bytes(),
+        )
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        .client_auth(
+            "any",
+            json!({"mode": "Required", "trustedClientCertificates": [{"name": "any-ca"}]}),
+        )
+        .client_auth(
+            "fleet",
+            json!({"mode": "Required", "trustedClientCertificates": [{"name": "fleet-ca"}]}),
+        )
+        .https_rules("any", port, "any.test", Some("any"), rules.clone())
+        .https_rules("deep", port, "deep.test", Some("fleet"), rules)
+        .service("default", "echo", "127.0.0.1", echo.addr.port());
+    let dir = tempfile::tempdir().expect("manifest dir");
+    m.write(dir.path());
+    let _gw = Standalone::start(dir.path(), &[port]);
+    let pems = tempfile::tempdir().expect("pem dir");
+    let root_pem = write(pems.path(), "server-root.pem", &server_root.pem());
+    let curl = |host: &str, chain: String, key: &str| {
+        let cert = write(pems.path(), "chain.pem", &chain);
+        let key = write(pems.path(), "leaf.key", key);
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "10", "-w", "\n%{http_code}"])
+            .args(["--resolve", &format!("{host}:{port}:127.0.0.1")])
+            .args(["--cacert", &root_pem, "--cert", &cert, "--key", &key])
+            .arg(format!("https://{host}:{port}/"))
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.to_owned(), body.to_owned())
+    };
+    let any_leaf = any.client("device");
+    let (code, body) = curl("any.test", any_leaf.pem(), any_leaf.key_pem());
+    assert_eq!(code, "400", "{body}");
+    assert!(body.contains("unsupported certificate purpose"), "{body}");
+    let chain = |leaf: &Leaf, cas: &[Ca]| {
+        let mut pem = leaf.pem();
+        for ca in cas.iter().rev() {
+            pem.push_str(&ca.pem());
+        }
+        pem
+    };
+    let (code, body) = curl("deep.test", chain(&deep_leaf, &below), deep_leaf.key_pem());
+    assert_eq!(code, "400", "{body}");
+    let (code, body) = curl("deep.test", chain(&ok_leaf, &below[..5]), ok_leaf.key_pem());
+    assert_eq!(code, "200", "five CAs below are within the path: {body}");
 }

@@ -164,6 +164,11 @@ async fn connection(
         .map(str::to_ascii_lowercase);
     let Some(server) = port_cfg.select(sni.as_deref()).cloned() else {
         telemetry.handshake("-", "refused", "UnknownServerName");
+        telemetry.access(serde_json::json!({
+            "time": super::identity::rfc3339(unix_now()), "clientIp": peer.ip().to_string(),
+            "sni": sni, "error": "handshake refused: no listener of this port answers the server name (alert unrecognized_name)",
+        }));
+        refuse_unknown_name(start).await;
         return;
     };
     let Some(tls_config) = server.tls.clone().filter(|_| server.refusal.is_none()) else {
@@ -245,6 +250,52 @@ async fn connection(
         ocsp.clone(),
     ));
     serve_http(tls, ctx, server_http, &shared.limits).await;
+}
+
+/// Ends a handshake whose server name (or its absence) no listener of the port answers with
+/// the fatal alert RFC 6066 names for it, `unrecognized_name`, so the client can tell why,
+/// instead of a silent close. Nothing has been sent yet, so the alert is a plaintext record.
+async fn refuse_unknown_name(start: tokio_rustls::StartHandshake<TcpStream>) {
+    use tokio::io::AsyncWriteExt as _;
+    /// Alert record: type 21, legacy version TLS 1.2, length 2, fatal (2), unrecognized_name
+    /// (112).
+    const UNRECOGNIZED_NAME: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70];
+    // The handshake is never driven: the stream is only borrowed back to write the alert.
+    let mut refused = start.into_stream(refusing_config());
+    if let Some(io) = refused.get_mut() {
+        let send = async {
+            io.write_all(&UNRECOGNIZED_NAME).await?;
+            io.shutdown().await
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), send).await;
+    }
+}
+
+/// A configuration that serves no certificate, to hand the refused handshake's stream back.
+fn refusing_config() -> Arc<rustls::ServerConfig> {
+    static CONFIG: std::sync::OnceLock<Arc<rustls::ServerConfig>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            #[derive(Debug)]
+            struct NoCertificate;
+            impl rustls::server::ResolvesServerCert for NoCertificate {
+                fn resolve(
+                    &self,
+                    _: rustls::server::ClientHello<'_>,
+                ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+                    None
+                }
+            }
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            Arc::new(
+                rustls::ServerConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .expect("aws-lc-rs speaks rustls' default protocol versions")
+                    .with_no_client_auth()
+                    .with_cert_resolver(Arc::new(NoCertificate)),
+            )
+        })
+        .clone()
 }
 
 /// The reason label of a failed handshake.
