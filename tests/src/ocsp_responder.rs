@@ -13,6 +13,8 @@ pub enum Entry<'a> {
     Good(&'a Leaf),
     /// Revoked for keyCompromise an hour ago.
     Revoked(&'a Leaf),
+    /// An intermediate CA revoked for keyCompromise an hour ago.
+    RevokedCa(&'a Ca),
 }
 
 /// The `openssl ca` index (`index.txt`) listing `entries`, which `openssl ocsp -index` answers
@@ -25,13 +27,18 @@ pub fn index(entries: &[Entry<'_>]) -> String {
                 "V\t300101000000Z\t\t{0}\tunknown\t/CN={0}\n",
                 l.serial_hex()
             ),
-            Entry::Revoked(l) => format!(
-                "R\t300101000000Z\t{},keyCompromise\t{1}\tunknown\t/CN={1}\n",
-                an_hour_ago(),
-                l.serial_hex()
-            ),
+            Entry::Revoked(l) => revoked(&l.serial_hex()),
+            Entry::RevokedCa(c) => revoked(&c.serial_hex()),
         })
         .collect()
+}
+
+/// An index line: `serial` revoked for keyCompromise an hour ago.
+fn revoked(serial: &str) -> String {
+    format!(
+        "R\t300101000000Z\t{},keyCompromise\t{serial}\tunknown\t/CN={serial}\n",
+        an_hour_ago()
+    )
 }
 
 /// A running `openssl ocsp`.

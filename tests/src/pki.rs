@@ -106,6 +106,17 @@ impl Ca {
         Self::from_parts(cert, params, key, &rcgen::PKCS_ECDSA_P256_SHA256)
     }
 
+    /// An intermediate CA issued by this CA whose Authority Information Access names
+    /// `ocsp_url` as its OCSP responder.
+    pub fn intermediate_with_ocsp(&self, cn: &str, ocsp_url: &str) -> Self {
+        self.intermediate_with(cn, |p| p.custom_extensions.push(aia_ocsp(ocsp_url)))
+    }
+
+    /// The CA certificate's serial number, uppercase hex (as an `openssl ca` index has it).
+    pub fn serial_hex(&self) -> String {
+        self.serial.iter().map(|b| format!("{b:02X}")).collect()
+    }
+
     /// An intermediate CA issued by this CA.
     pub fn intermediate(&self, cn: &str) -> Self {
         self.intermediate_with(cn, |_| {})

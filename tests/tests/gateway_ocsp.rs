@@ -366,3 +366,59 @@ fn hung_and_garbage_responders_are_bounded_and_judged_by_the_policy() {
         "invalid OCSP response",
     );
 }
+
+#[test]
+fn chain_scope_asks_about_the_intermediate_the_verified_path_went_through() {
+    // A root-only bundle; the root's responder says the intermediate is revoked; the client
+    // sends a same-named impostor (another key) with, or before, the real intermediate. The
+    // status asked is that of the intermediate on the path webpki verified, from its issuer.
+    let root = Ca::root("Partner Root");
+    let (leaf_port, int_port) = (free_port(), free_port());
+    let int =
+        root.intermediate_with_ocsp("Partner Issuing", &format!("http://127.0.0.1:{int_port}/"));
+    let impostor = Ca::root("Forger Root").intermediate("Partner Issuing");
+    let good = int.client_with_ocsp("good", &format!("http://127.0.0.1:{leaf_port}/"));
+    let _leaf_responder = OcspResponder::start(
+        &int,
+        &int.ocsp_responder("leaf responder"),
+        &[Entry::Good(&good)],
+        leaf_port,
+    );
+    let _int_responder = OcspResponder::start(
+        &root,
+        &root.ocsp_responder("intermediate responder"),
+        &[Entry::RevokedCa(&int)],
+        int_port,
+    );
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["chain.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let m = Manifests::new()
+        .ca_secret("default", "partner-ca", root.pem().as_bytes())
+        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+        // FailOpen: a status that cannot be had admits; only the revocation refuses.
+        .with(profile("chain", "FailOpen"))
+        .edit("SslProfile", "chain", |p| {
+            p["spec"]["clientAuthConfiguration"]["revocationScope"] = json!("Chain")
+        })
+        .https_listener(
+            "default/chain",
+            port,
+            "chain.example",
+            Some("gw-tls"),
+            Some("chain"),
+            "echo",
+        )
+        .service("default", "echo", "127.0.0.1", backend.addr.port());
+    let dir = tempfile::tempdir().expect("dir");
+    m.write(dir.path());
+    let gw = Standalone::start(dir.path(), &[port]);
+    for sent in [vec![&impostor, &int], vec![&int, &impostor], vec![&int]] {
+        let (status, body) =
+            rustls_get_as(port, "chain.example", "/", &server_root.pem(), &good, &sent)
+                .expect("request");
+        assert_eq!(status, 400, "{}: {body}\n{}", sent.len(), gw.stderr());
+        assert!(body.contains("certificate revoked"), "{body}");
+    }
+}
