@@ -231,6 +231,54 @@ pub fn rustls_get_as(
     rustls_request(&config, port, sni, path).map(|(status, body, _)| (status, body))
 }
 
+/// [`rustls_get_as`] with curl (OpenSSL), which sends the certificates of its `--cert` file in
+/// file order: `leaf`, then `intermediates`. Returns (status, body).
+pub fn curl_get_as(
+    port: u16,
+    host: &str,
+    path: &str,
+    root_pem: &str,
+    leaf: &crate::pki::Leaf,
+    intermediates: &[&crate::pki::Ca],
+) -> (u16, String) {
+    let dir = tempfile::tempdir().expect("pem dir");
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).expect("write pem");
+        p.display().to_string()
+    };
+    let mut chain = leaf.pem();
+    for ca in intermediates {
+        chain.push_str(&ca.pem());
+    }
+    let (root, cert, key) = (
+        write("root.pem", root_pem),
+        write("chain.pem", &chain),
+        write("leaf.key", leaf.key_pem()),
+    );
+    let resolve = format!("{host}:{port}:127.0.0.1");
+    let url = format!("https://{host}:{port}{path}");
+    let (_, out, err) = curl(&[
+        "--resolve",
+        &resolve,
+        "--cacert",
+        &root,
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "-w",
+        "\n%{http_code}",
+        &url,
+    ]);
+    let (body, code) = out.rsplit_once('\n').unwrap_or(("", &out));
+    let status = code
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("curl {url}: {out}{err}"));
+    (status, body.to_owned())
+}
+
 /// Client threads sending requests as fast as they can until stopped (or `limit` passes).
 pub struct Load {
     stop: Arc<AtomicBool>,

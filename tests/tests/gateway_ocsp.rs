@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::{assert_failure_policies, curl, rustls_get_as};
+use portcullis_tests::client::{assert_failure_policies, curl, curl_get_as, rustls_get_as};
 use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::ocsp_responder::{Entry, OcspResponder};
@@ -420,5 +420,10 @@ fn chain_scope_asks_about_the_intermediate_the_verified_path_went_through() {
                 .expect("request");
         assert_eq!(status, 400, "{}: {body}\n{}", sent.len(), gw.stderr());
         assert!(body.contains("certificate revoked"), "{body}");
+        // curl (OpenSSL) sends them in the same order.
+        let (status, body) =
+            curl_get_as(port, "chain.example", "/", &server_root.pem(), &good, &sent);
+        assert_eq!(status, 400, "curl: {body}");
+        assert!(body.contains("certificate revoked"), "curl: {body}");
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::client::{assert_failure_policies, curl, rustls_get_as};
+use portcullis_tests::client::{assert_failure_policies, curl, curl_get_as, rustls_get_as};
 use portcullis_tests::gateway::{KillOnDrop, Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf};
@@ -336,5 +336,16 @@ fn chain_scope_checks_the_intermediate_the_verified_path_went_through() {
         .expect("request");
         assert_eq!(status, 400, "{body}");
         assert!(body.contains("certificate revoked"), "{body}");
+        // curl (OpenSSL) sends them in the same order.
+        let (status, body) = curl_get_as(
+            port,
+            "chain.example",
+            "/",
+            &server_root.pem(),
+            &client,
+            sent,
+        );
+        assert_eq!(status, 400, "curl: {body}");
+        assert!(body.contains("certificate revoked"), "curl: {body}");
     }
 }
