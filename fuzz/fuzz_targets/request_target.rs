@@ -46,7 +46,14 @@ fuzz_target!(|data: &[u8]| {
     // Optional, with `/admin` requiring a certificate and `/` open.
     let judged_under_admin =
         prefix_covers("/admin", &canonical, false) || prefix_covers("/admin", &loose, false);
-    for (reader, read) in [("python", python(raw)), ("loose", loose_reader(raw))] {
+    // The backend receives the canonical path; a reader that decodes it whole before it splits
+    // off a query or fragment must not find `/admin` in it either.
+    let readers = [
+        ("python", python(raw)),
+        ("loose", loose_reader(raw)),
+        ("decode-first", decode_first(&canonical)),
+    ];
+    for (reader, read) in readers {
         if prefix_covers("/admin", &read, false) {
             assert!(!excluded, "{raw:?} is excused as {canonical} but {reader} reads {read}");
             assert!(
@@ -89,6 +96,13 @@ fn loose_reader(raw: &str) -> String {
         .map(|s| s.trim_end_matches(['.', ' ']))
         .collect();
     normpath(&trimmed.join("/"))
+}
+
+/// A reader that percent-decodes the whole target, then cuts it at `?` or `#`, then resolves
+/// dot segments, with case folded.
+fn decode_first(target: &str) -> String {
+    let decoded = percent_decode(target).to_ascii_lowercase();
+    normpath(decoded.split(['?', '#']).next().unwrap_or(""))
 }
 
 fn percent_decode(s: &str) -> String {

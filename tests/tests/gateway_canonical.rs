@@ -276,6 +276,7 @@ fn a_rule_that_requires_a_certificate_holds_on_every_reading_of_its_path() {
         "/admin\\secret.txt",
         "/admin./secret.txt",
         "/admin%20/secret.txt",
+        "/admin%3F/secret.txt",
         "/exact/secret.txt",
         "/exact/secret.tx%74",
         "/exact//secret.txt",

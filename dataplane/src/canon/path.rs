@@ -109,14 +109,21 @@ pub fn canonical_path(raw: &str) -> Result<Cow<'_, str>, PathError> {
 /// The loosest reading of a canonical path a common backend may take: ASCII lowercase (and
 /// the three non-ASCII letters that fold to ASCII ones), each segment without `;parameters`
 /// (also written `%3B`) and without trailing dots and spaces (`%20`), empty segments merged,
-/// no trailing slash (but for `/`). Used to judge the certificate requirement, never to route
-/// or forward.
+/// no trailing slash (but for `/`), nothing from an encoded `?` or `#` on. Used to judge the
+/// certificate requirement, never to route or forward.
 pub fn loosen(canonical: &str) -> String {
     if canonical == "*" {
         return "/".into();
     }
+    // A backend that decodes the whole target before it splits off the query or fragment
+    // reads `/admin%3Fx` as `/admin`.
+    let end = ["%3F", "%23"]
+        .iter()
+        .filter_map(|e| canonical.find(e))
+        .min()
+        .unwrap_or(canonical.len());
     let mut out = String::with_capacity(canonical.len());
-    for segment in canonical.split('/') {
+    for segment in canonical[..end].split('/') {
         let segment = loose_segment(segment);
         if !segment.is_empty() {
             out.push('/');
@@ -449,6 +456,8 @@ mod tests {
             ("/admin./secret.txt.", "/admin/secret.txt"),
             ("/admin%20/x", "/admin/x"),
             ("/admin/", "/admin"),
+            ("/admin%3F/secret", "/admin"),
+            ("/admin%23x/y", "/admin"),
             ("/adm%C4%B1n/%C5%BFecret", "/admin/secret"),
             ("/%E2%84%AAey", "/key"),
         ] {
