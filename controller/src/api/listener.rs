@@ -116,7 +116,8 @@ pub struct RoutingRule {
     /// or `Required` (one that requests certificates and verifies them). The requirement errs
     /// on the closed side: it also applies to every request whose path a backend may read as
     /// this rule's (case folded as IIS does, `;parameters` dropped as Tomcat does, trailing
-    /// dots, spaces and slashes dropped), even when another rule serves that request.
+    /// dots, spaces and slashes dropped, nothing from an encoded `?` or `#` on), even when
+    /// another rule serves that request.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub require_client_certificate: bool,
 }
