@@ -9,7 +9,7 @@
 //! other check webpki makes — validity, purpose, constraints, path length, encoding — runs on
 //! every handshake, so the verdict is webpki's by construction.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use rustls::pki_types::{
@@ -134,7 +134,11 @@ impl Judge {
     pub(super) fn remembered_signatures(&self) -> usize {
         self.algorithms
             .iter()
-            .map(|a| a.verified.read().map_or(0, |v| v.len()))
+            .map(|a| {
+                a.verified
+                    .read()
+                    .map_or(0, |v| v.values().map(Vec::len).sum::<usize>())
+            })
             .sum()
     }
 
@@ -169,12 +173,13 @@ struct Remembered {
     inner: &'static dyn SignatureVerificationAlgorithm,
     /// The signed data (TBSCertificate) of every bundle CA, numbered.
     signed: Arc<HashMap<Vec<u8>, usize>>,
-    /// Signatures verified by this algorithm.
-    verified: RwLock<HashSet<VerifiedSignature>>,
+    /// Signatures verified by this algorithm, by signed data: (public key, signature). A
+    /// handful per CA at most, compared as slices so a lookup allocates nothing.
+    verified: RwLock<HashMap<usize, Vec<KeyAndSignature>>>,
 }
 
-/// A signature found valid: (which signed data, public key, signature).
-type VerifiedSignature = (usize, Vec<u8>, Vec<u8>);
+/// A public key and a signature it was found to make over some signed data.
+type KeyAndSignature = (Vec<u8>, Vec<u8>);
 
 impl std::fmt::Debug for Remembered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -194,21 +199,26 @@ impl SignatureVerificationAlgorithm for Remembered {
         let Some(&index) = self.signed.get(message) else {
             return self.inner.verify_signature(public_key, message, signature);
         };
-        let key = (index, public_key.to_vec(), signature.to_vec());
+        let seen = |v: &[KeyAndSignature]| {
+            v.iter()
+                .any(|(k, s)| k.as_slice() == public_key && s.as_slice() == signature)
+        };
         let known = self
             .verified
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(&key);
+            .get(&index)
+            .is_some_and(|v| seen(v));
         if known {
             return Ok(());
         }
         self.inner
             .verify_signature(public_key, message, signature)?;
-        self.verified
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key);
+        let mut verified = self.verified.write().unwrap_or_else(|e| e.into_inner());
+        let entry = verified.entry(index).or_default();
+        if !seen(entry) {
+            entry.push((public_key.to_vec(), signature.to_vec()));
+        }
         Ok(())
     }
 
