@@ -4,6 +4,6 @@
 
 pub mod api;
 pub mod cli;
-pub mod controller;
 pub mod manifests;
+pub mod runtime;
 pub mod translate;

@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     match controller::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
+            // The command's own failure (a bad flag, an unreadable file), for the person who
+            // typed it, whatever the log settings.
             eprintln!("portcullis: {e:#}");
             ExitCode::from(2)
         }

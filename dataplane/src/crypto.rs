@@ -22,10 +22,18 @@ pub fn cipher_suite(iana_name: &str) -> Option<SupportedCipherSuite> {
     aws_lc_rs::default_provider()
         .cipher_suites
         .into_iter()
-        .find(|s| {
-            let name = s.suite().as_str().unwrap_or_default();
-            name == iana_name || name.replacen("TLS13_", "TLS_", 1) == iana_name
-        })
+        .find(|s| self::iana_name(s.suite()) == iana_name)
+}
+
+/// The IANA name of a suite; rustls spells the TLS 1.3 ones `TLS13_*`.
+pub fn iana_name(suite: rustls::CipherSuite) -> &'static str {
+    use rustls::CipherSuite as C;
+    match suite {
+        C::TLS13_AES_128_GCM_SHA256 => "TLS_AES_128_GCM_SHA256",
+        C::TLS13_AES_256_GCM_SHA384 => "TLS_AES_256_GCM_SHA384",
+        C::TLS13_CHACHA20_POLY1305_SHA256 => "TLS_CHACHA20_POLY1305_SHA256",
+        other => other.as_str().unwrap_or("-"),
+    }
 }
 
 #[cfg(test)]
@@ -33,10 +41,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn installs_once_and_again() {
+    fn installs_aws_lc_rs_once_and_again() {
         install_default_provider();
         install_default_provider();
-        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
+        // The installed provider is this one: its suites are aws-lc-rs's, in its order.
+        let installed = rustls::crypto::CryptoProvider::get_default().expect("installed");
+        let names = |p: &rustls::crypto::CryptoProvider| -> Vec<&'static str> {
+            p.cipher_suites
+                .iter()
+                .map(|s| iana_name(s.suite()))
+                .collect()
+        };
+        assert_eq!(names(installed), names(&aws_lc_rs::default_provider()));
     }
 
     #[test]
@@ -46,5 +62,9 @@ mod tests {
         let tls12 = cipher_suite("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256").expect("TLS 1.2 suite");
         assert_eq!(tls12.version(), &rustls::version::TLS12);
         assert!(cipher_suite("TLS_RSA_WITH_RC4_128_SHA").is_none());
+        assert!(
+            cipher_suite("TLS13_AES_256_GCM_SHA384").is_none(),
+            "only IANA names"
+        );
     }
 }

@@ -11,3 +11,4 @@ pub mod crypto;
 pub mod pki;
 pub mod proxy;
 pub mod push;
+pub mod time;

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use dataplane::config::{ClientAuth, ClientVerification, Revocation, TrustBundleWire};
 use dataplane::pki::TrustBundle;
-use dataplane::proxy::client_auth::{ClientAuthVerifier, Verdict};
+use dataplane::proxy::tls::ClientAuthVerifier;
+use dataplane::proxy::verdict::Verdict;
 use portcullis_tests::pki::rcgen::{
     self, BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose as Eku, GeneralSubtree,
     IsCa, KeyUsagePurpose, NameConstraints, SanType,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use dataplane::config::{ClientAuth, ClientVerification, Revocation, TrustBundleWire};
 use dataplane::pki::TrustBundle;
-use dataplane::proxy::client_auth::{ClientAuthVerifier, Reason, Verdict};
+use dataplane::proxy::tls::ClientAuthVerifier;
+use dataplane::proxy::verdict::{Reason, Verdict};
 use portcullis_tests::pki::rcgen::{
     BasicConstraints, CidrSubnet, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, NameConstraints,
 };

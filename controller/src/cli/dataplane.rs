@@ -58,19 +58,19 @@ async fn serve(opts: DataplaneOptions) -> anyhow::Result<ExitCode> {
     })?;
     let push = Arc::new(PushServer::new(gateway.clone(), Some(store)));
     match push.restore().await {
-        Some(version) => eprintln!(
-            "portcullis: serving the saved snapshot {version} from {} until the controller pushes",
+        Some(version) => tracing::info!(
+            "serving the saved snapshot {version} from {} until the controller pushes",
             opts.state_dir.display()
         ),
         None => {
-            eprintln!("portcullis: no saved snapshot; not ready until the controller pushes one")
+            tracing::info!("no saved snapshot; not ready until the controller pushes one")
         }
     }
 
     let admin = tokio::net::TcpListener::bind(opts.admin).await?;
     let push_listener = tokio::net::TcpListener::bind(opts.push).await?;
-    eprintln!(
-        "portcullis: dataplane admin on http://{}, push channel on {} (certificates from {})",
+    tracing::info!(
+        "dataplane admin on http://{}, push channel on {} (certificates from {})",
         admin.local_addr()?,
         push_listener.local_addr()?,
         opts.push_tls_dir.display()
@@ -88,8 +88,8 @@ async fn serve(opts: DataplaneOptions) -> anyhow::Result<ExitCode> {
     }
     let telemetry = gateway.telemetry();
     telemetry.drain();
-    eprintln!(
-        "portcullis: shutting down: not ready, waiting up to {:?} for {} open connections",
+    tracing::info!(
+        "shutting down: not ready, waiting up to {:?} for {} open connections",
         opts.drain,
         telemetry.open_connections()
     );

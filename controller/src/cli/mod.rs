@@ -2,6 +2,7 @@
 
 mod dataplane;
 mod inspect_ca;
+pub mod log;
 mod run;
 mod validate;
 
@@ -17,6 +18,24 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Operational log format on stderr: text or json.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "PORTCULLIS_LOG_FORMAT",
+        default_value_t
+    )]
+    pub log_format: log::LogFormat,
+    /// Least severe operational log level: error, warn, info or debug.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "PORTCULLIS_LOG_LEVEL",
+        default_value_t
+    )]
+    pub log_level: log::LogLevel,
 }
 
 /// The subcommands.
@@ -58,7 +77,7 @@ pub enum Command {
     /// ~/.kube/config, or the in-cluster service account.
     Controller {
         /// The field manager of status writes (server-side apply).
-        #[arg(long, default_value = crate::controller::status::FIELD_MANAGER)]
+        #[arg(long, default_value = crate::runtime::status::FIELD_MANAGER)]
         field_manager: String,
         /// The controller's namespace, holding its Lease and the push channel's Secrets.
         #[arg(long, env = "POD_NAMESPACE", default_value = "portcullis-system")]
@@ -180,6 +199,7 @@ impl From<LimitArgs> for ::dataplane::proxy::Limits {
 
 /// Runs the command line; the exit code says whether the input was clean.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    log::init(cli.log_format, cli.log_level);
     match cli.command {
         Command::Crds => {
             print!("{}", crate::api::crds_yaml()?);
@@ -205,10 +225,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // container from its predecessor.
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "portcullis".into());
             let identity = format!("{}_{}", identity.unwrap_or(host), std::process::id());
-            let opts = crate::controller::ControllerOptions {
+            let opts = crate::runtime::ControllerOptions {
                 field_manager,
                 namespace,
-                dataplanes: crate::controller::push::DataplaneService {
+                dataplanes: crate::runtime::push::DataplaneService {
                     namespace: svc_namespace,
                     name: svc_name,
                     port_name: push_port_name,
@@ -227,7 +247,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()?;
             runtime.block_on(async {
                 let client = kube::Client::try_default().await?;
-                crate::controller::run(client, opts).await
+                crate::runtime::run(client, opts).await
             })?;
             Ok(ExitCode::SUCCESS)
         }

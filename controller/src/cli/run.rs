@@ -59,15 +59,15 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| format!("{}/{:?}", p.port, p.protocol))
         .collect();
-    eprintln!(
-        "portcullis: serving {} on {} (ports {})",
+    tracing::info!(
+        "serving {} on {} (ports {})",
         describe(&opts.paths),
         opts.bind,
         ports.join(", ")
     );
 
     let admin = tokio::net::TcpListener::bind(opts.admin).await?;
-    eprintln!("portcullis: admin on http://{}", admin.local_addr()?);
+    tracing::info!("admin on http://{}", admin.local_addr()?);
     let runner = gateway.clone();
     tokio::spawn(async move { runner.run().await });
     let admin_gateway = gateway.clone();
@@ -78,11 +78,11 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("portcullis: interrupted, exiting");
+                tracing::info!("interrupted, exiting");
                 return Ok(ExitCode::SUCCESS);
             }
             _ = terminate.recv() => {
-                eprintln!("portcullis: terminated, exiting");
+                tracing::info!("terminated, exiting");
                 return Ok(ExitCode::SUCCESS);
             }
             _ = ticker.tick() => {}
@@ -94,8 +94,8 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
         stamp = now;
         let (loaded, _) = load(&opts.paths);
         if loaded.has_errors() {
-            eprintln!(
-                "portcullis: configuration change rejected (see errors above); the last good configuration keeps serving"
+            tracing::warn!(
+                "configuration change rejected (see errors above); the last good configuration keeps serving"
             );
             gateway.telemetry().config_rejected();
             continue;
@@ -107,10 +107,10 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
         match gateway.apply(&loaded.translation.snapshot) {
             Ok(()) => {
                 served = snapshot;
-                eprintln!("portcullis: configuration reloaded");
+                tracing::info!("configuration reloaded");
             }
-            Err(e) => eprintln!(
-                "portcullis: configuration change rejected: {e}; the last good configuration keeps serving"
+            Err(e) => tracing::warn!(
+                "configuration change rejected: {e}; the last good configuration keeps serving"
             ),
         }
     }
@@ -135,14 +135,14 @@ fn load(paths: &[PathBuf]) -> (Loaded, Vec<(PathBuf, SystemTime, u64)>) {
     let loaded = manifests::load(paths);
     let translation = translate(&loaded.inputs, jiff::Timestamp::now());
     for e in &loaded.errors {
-        eprintln!("portcullis: error: {e}");
+        tracing::error!("{e}");
     }
     for d in &translation.diagnostics {
-        let level = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        eprintln!("portcullis: {level}: {d}");
+        let (object, field, reason) = (&d.object, d.field.as_str(), d.reason);
+        match d.severity {
+            Severity::Error => tracing::error!(%object, field, reason, "{}", d.message),
+            Severity::Warning => tracing::warn!(%object, field, reason, "{}", d.message),
+        }
     }
     (
         Loaded {

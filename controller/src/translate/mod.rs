@@ -20,8 +20,9 @@ use kube::ResourceExt;
 
 use diagnostic::Reporter;
 pub use diagnostic::{ConditionKind, Diagnostic, ObjectRef, Severity};
+pub(crate) use inputs::namespace_of;
 pub use inputs::{Inputs, Malformed, slices_of};
-use inputs::{Key, index, namespace_of};
+use inputs::{Key, index};
 pub use profile::{MAX_CHAINS_PER_GATEWAY, MAX_CHAINS_PER_PROFILE};
 
 use crate::api::SecretRef;

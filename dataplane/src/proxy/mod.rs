@@ -5,19 +5,27 @@
 //! the previous one keeps serving. New connections read the latest value; connections in
 //! flight keep the handshake they made and finish; each request reads the latest routes.
 
+//!
+//! Layout, each folder answering one question, imports running one way (top to bottom):
+//! - [`verdict`]: the vocabulary of refusals (leaf);
+//! - [`telemetry`]: counters and the access log (leaf);
+//! - [`revocation`]: revocation status, CRLs and the network client for OCSP and CRLs;
+//! - [`tls`]: rustls configs, the client verifier, the X.509 judge, stapling;
+//! - [`backend`]: backend pools;
+//! - [`compiled`]: a snapshot ready to serve, and the choices within it (server, route);
+//! - [`session`]: what a connection established;
+//! - [`request`]: the HTTP request pipeline;
+//! - [`listen`]: accept loops and connections, which hand requests to [`request`].
+
 mod backend;
-pub mod client_auth;
 mod compiled;
-mod fetch;
-mod http;
-pub mod identity;
-mod limits;
+pub mod listen;
+pub mod request;
 mod revocation;
-mod serve;
-mod stapling;
-mod target;
-mod telemetry;
-mod verify;
+mod session;
+pub mod telemetry;
+pub mod tls;
+pub mod verdict;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,8 +37,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use compiled::{CompileError, CompiledSnapshot};
-pub use limits::Limits;
+pub use listen::limits::Limits;
 pub use telemetry::Telemetry;
+use tls::stapling::Stapler;
 
 use crate::config::{Protocol, Snapshot};
 
@@ -51,7 +60,8 @@ pub struct Gateway {
     config: watch::Sender<Arc<CompiledSnapshot>>,
     provider: Arc<CryptoProvider>,
     telemetry: Arc<Telemetry>,
-    ocsp: Arc<fetch::RevocationClient>,
+    ocsp: Arc<revocation::RevocationClient>,
+    staples: Arc<Stapler>,
     /// Permits for open client connections (`Limits::max_connections`), all ports together.
     connections: Arc<tokio::sync::Semaphore>,
     options: GatewayOptions,
@@ -63,10 +73,12 @@ impl Gateway {
         crate::crypto::install_default_provider();
         let (config, _) = watch::channel(Arc::new(CompiledSnapshot::default()));
         let telemetry = Arc::new(Telemetry::new(options.access_log));
+        let ocsp = Arc::new(revocation::RevocationClient::new(telemetry.clone()));
         Self {
             config,
             provider: Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-            ocsp: Arc::new(fetch::RevocationClient::new(telemetry.clone())),
+            staples: Arc::new(Stapler::new(ocsp.clone())),
+            ocsp,
             telemetry,
             connections: Arc::new(tokio::sync::Semaphore::new(
                 options
@@ -104,12 +116,14 @@ impl Gateway {
     pub async fn run(&self) {
         // OCSP answers used recently are refreshed before they expire, off the request path.
         // The gateway's own certificates are stapled and re-stapled the same way.
-        let (ocsp, config) = (self.ocsp.clone(), self.config.subscribe());
+        let (ocsp, staples) = (self.ocsp.clone(), self.staples.clone());
+        let config = self.config.subscribe();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
             loop {
                 tick.tick().await;
-                ocsp.refresh_due().await;
+                let now = crate::time::unix_now();
+                ocsp.refresh_due(now).await;
                 let current = config.borrow().clone();
                 for stapled in current
                     .ports
@@ -117,7 +131,7 @@ impl Gateway {
                     .flat_map(|p| &p.servers)
                     .filter_map(|s| s.stapled.as_ref())
                 {
-                    stapled.refresh(&ocsp).await;
+                    stapled.refresh(&staples, now).await;
                 }
             }
         });
@@ -142,10 +156,10 @@ impl Gateway {
                 let addr = SocketAddr::new(self.options.bind, *port);
                 match TcpListener::bind(addr).await {
                     Ok(listener) => {
-                        let task = tokio::spawn(serve::accept_loop(
+                        let task = tokio::spawn(listen::accept::accept_loop(
                             listener,
                             *port,
-                            serve::Shared {
+                            listen::accept::Shared {
                                 config: rx.clone(),
                                 telemetry: self.telemetry.clone(),
                                 ocsp: self.ocsp.clone(),
@@ -155,8 +169,8 @@ impl Gateway {
                         ));
                         running.insert(*port, (cfg.protocol, task));
                     }
-                    Err(e) => eprintln!(
-                        "portcullis: cannot listen on {addr}: {e}; will retry on the next configuration change"
+                    Err(e) => tracing::warn!(
+                        "cannot listen on {addr}: {e}; will retry on the next configuration change"
                     ),
                 }
             }

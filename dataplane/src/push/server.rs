@@ -52,14 +52,14 @@ impl PushServer {
                         Some(env.version)
                     }
                     Err(e) => {
-                        eprintln!("portcullis: the saved snapshot cannot be served: {e}");
+                        tracing::warn!("the saved snapshot cannot be served: {e}");
                         None
                     }
                 }
             }
             Ok(None) => None,
             Err(e) => {
-                eprintln!("portcullis: ignoring the saved snapshot: {e}");
+                tracing::warn!("ignoring the saved snapshot: {e}");
                 None
             }
         }
@@ -94,18 +94,18 @@ impl PushServer {
             };
         }
         if let Err(e) = self.gateway.apply(&env.snapshot) {
-            eprintln!(
-                "portcullis: snapshot {} rejected: {e}; the previous one keeps serving",
+            tracing::warn!(
+                "snapshot {} rejected: {e}; the previous one keeps serving",
                 env.version
             );
             return reject(current.clone(), e.to_string());
         }
-        eprintln!("portcullis: serving snapshot {}", env.version);
+        tracing::info!("serving snapshot {}", env.version);
         if let Some(store) = &self.store
             && let Err(e) = store.save(bytes)
         {
-            eprintln!(
-                "portcullis: cannot save snapshot {} to disk: {e}; it serves, but a restart before the next save would start from the previous one",
+            tracing::warn!(
+                "cannot save snapshot {} to disk: {e}; it serves, but a restart before the next save would start from the previous one",
                 env.version
             );
         }
@@ -138,14 +138,14 @@ impl PushServer {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
-                            eprintln!("portcullis: push connection from {peer} refused: {e}");
+                            tracing::warn!("push connection from {peer} refused: {e}");
                             return;
                         }
                         Err(_) => return,
                     };
                 if !presents_controller(tls.get_ref().1.peer_certificates()) {
-                    eprintln!(
-                        "portcullis: push connection from {peer} refused: the client certificate is not the controller's"
+                    tracing::warn!(
+                        "push connection from {peer} refused: the client certificate is not the controller's"
                     );
                     return;
                 }
@@ -277,8 +277,8 @@ pub fn watch_tls_dir(dir: PathBuf) -> watch::Receiver<Option<Arc<ServerConfig>>>
                 Ok(f) => f,
                 Err(_) if last.is_none() => continue,
                 Err(e) => {
-                    eprintln!(
-                        "portcullis: push TLS files in {}: {e}; keeping the loaded ones",
+                    tracing::warn!(
+                        "push TLS files in {}: {e}; keeping the loaded ones",
                         dir.display()
                     );
                     continue;
@@ -289,14 +289,11 @@ pub fn watch_tls_dir(dir: PathBuf) -> watch::Receiver<Option<Arc<ServerConfig>>>
             }
             match server_config(&files[0], &files[1], &files[2], &provider) {
                 Ok(config) => {
-                    eprintln!(
-                        "portcullis: push channel certificate loaded from {}",
-                        dir.display()
-                    );
+                    tracing::info!("push channel certificate loaded from {}", dir.display());
                     tx.send_replace(Some(config));
                 }
-                Err(e) => eprintln!(
-                    "portcullis: push TLS files in {}: {e}; keeping the loaded ones",
+                Err(e) => tracing::warn!(
+                    "push TLS files in {}: {e}; keeping the loaded ones",
                     dir.display()
                 ),
             }

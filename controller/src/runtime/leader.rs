@@ -63,7 +63,7 @@ impl Elector {
                     }
                     Ok(false) => false,
                     Err(e) => {
-                        eprintln!("portcullis: leader election: {e}");
+                        tracing::warn!("leader election: {e}");
                         last_renew.is_some_and(|t| t.elapsed() < RENEW_DEADLINE)
                     }
                 };
@@ -71,8 +71,8 @@ impl Elector {
                     last_renew = None;
                 }
                 if *tx.borrow() != leading {
-                    eprintln!(
-                        "portcullis: {} {} Lease {}",
+                    tracing::warn!(
+                        "{} {} Lease {}",
                         self.identity,
                         if leading { "acquired" } else { "lost" },
                         self.name
@@ -167,8 +167,8 @@ impl Elector {
             .replace(&self.name, &PostParams::default(), &lease)
             .await
         {
-            Ok(_) => eprintln!("portcullis: released Lease {}", self.name),
-            Err(e) => eprintln!("portcullis: releasing Lease {}: {e}", self.name),
+            Ok(_) => tracing::info!("released Lease {}", self.name),
+            Err(e) => tracing::warn!("releasing Lease {}: {e}", self.name),
         }
     }
 }

@@ -156,9 +156,7 @@ pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<PushClie
                 .await
             {
                 Ok(_) => {
-                    eprintln!(
-                        "portcullis: created the push channel CA in Secret {namespace}/{CA_SECRET}"
-                    );
+                    tracing::info!("created the push channel CA in Secret {namespace}/{CA_SECRET}");
                     ca
                 }
                 Err(e) if is_conflict(&e) => Ca::from_secret(&secrets.get(CA_SECRET).await?)?,
@@ -199,8 +197,8 @@ pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<PushClie
                 Err(e) => return Err(e.into()),
             },
         }
-        eprintln!(
-            "portcullis: issued the dataplanes' push certificate in Secret {namespace}/{DATAPLANE_SECRET}"
+        tracing::info!(
+            "issued the dataplanes' push certificate in Secret {namespace}/{DATAPLANE_SECRET}"
         );
     }
 

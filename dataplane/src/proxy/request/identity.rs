@@ -2,89 +2,17 @@
 //! and the ready-made presets (App Service, ingress-nginx, Envoy XFCC, RFC 9440).
 //!
 //! Strip before set: the proxy removes every client-identity header a client could send, and
-//! every name any rule sets ([`stripped_header_names`]), on every listener, mTLS or not,
-//! before [`set`] adds the gateway's own.
+//! every name any rule sets (the compiled snapshot's `strip` set), on every listener, mTLS or
+//! not, before [`set`] adds the gateway's own.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
-use super::client_auth::Verdict;
 use crate::config::{HeaderPreset, HeaderRule, ServerVariable, TemplatePart};
-use crate::pki::CertificateInfo;
-
-/// Identity headers the presets set; always removed from client requests.
-pub const IDENTITY_HEADERS: [&str; 10] = [
-    "x-arr-clientcert",
-    "ssl-client-cert",
-    "ssl-client-verify",
-    "ssl-client-subject-dn",
-    "ssl-client-issuer-dn",
-    "x-forwarded-client-cert",
-    "client-cert",
-    "client-cert-chain",
-    "x-forwarded-tls-client-cert",
-    "x-forwarded-tls-client-cert-info",
-];
-
-/// The client certificate of a connection, parsed once.
-#[derive(Debug, Clone)]
-pub struct ClientCertificate {
-    /// The leaf's facts.
-    pub info: CertificateInfo,
-    /// Intermediates the client sent, DER.
-    pub chain: Vec<Vec<u8>>,
-}
-
-impl ClientCertificate {
-    /// Parses the peer certificates of a connection (leaf first).
-    pub fn from_peer(certs: &[rustls::pki_types::CertificateDer<'_>]) -> Option<Self> {
-        let (leaf, rest) = certs.split_first()?;
-        Some(Self {
-            info: CertificateInfo::from_der(leaf).ok()?,
-            chain: rest.iter().map(|c| c.to_vec()).collect(),
-        })
-    }
-
-    /// PEM of the leaf.
-    pub fn pem(&self) -> String {
-        let b64 = STANDARD.encode(self.info.der());
-        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-        out
-    }
-
-    /// SHA-1 thumbprint as uppercase hex without separators (Application Gateway's form).
-    pub fn thumbprint(&self) -> String {
-        self.info.sha1_fingerprint().replace(':', "")
-    }
-}
-
-/// Every header a client may not send, on any listener: the presets' identity headers and
-/// every header any rule sets, server variables or literal values (`X-Internal-Auth:
-/// granted`), since a backend behind two listeners, or two routes, may trust it from either.
-/// Parsed once per snapshot, not per request; a name that is no header name cannot be sent.
-pub fn stripped_header_names<'a>(
-    rules: impl IntoIterator<Item = &'a HeaderRule>,
-) -> Vec<HeaderName> {
-    let mut names: Vec<HeaderName> = IDENTITY_HEADERS
-        .iter()
-        .map(|s| HeaderName::from_static(s))
-        .collect();
-    for rule in rules {
-        if let Ok(name) = HeaderName::from_bytes(rule.name.as_bytes())
-            && !names.contains(&name)
-        {
-            names.push(name);
-        }
-    }
-    names
-}
+use crate::proxy::session::ClientCertificate;
+use crate::proxy::verdict::Verdict;
 
 /// Sets the presets' and rules' headers for this connection's identity.
 pub fn set(
@@ -185,8 +113,8 @@ pub fn variable(
         ServerVariable::ClientCertificateIssuer => c.info.issuer.to_string(),
         ServerVariable::ClientCertificateSubject => c.info.subject.to_string(),
         ServerVariable::ClientCertificateSerial => c.info.serial_hex.to_ascii_uppercase(),
-        ServerVariable::ClientCertificateStartDate => openssl_date(c.info.not_before),
-        ServerVariable::ClientCertificateEndDate => openssl_date(c.info.not_after),
+        ServerVariable::ClientCertificateStartDate => crate::time::openssl_date(c.info.not_before),
+        ServerVariable::ClientCertificateEndDate => crate::time::openssl_date(c.info.not_after),
         _ => String::new(),
     }
 }
@@ -204,49 +132,9 @@ pub fn url_encode(text: &str) -> String {
     out
 }
 
-/// `Nov 22 18:21:13 2026 GMT`, the form OpenSSL, nginx and Application Gateway print.
-pub fn openssl_date(unix: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let (y, m, d, hh, mm, ss) = civil(unix);
-    let month = MONTHS[usize::try_from(m - 1).unwrap_or(0)];
-    format!("{month} {d:2} {hh:02}:{mm:02}:{ss:02} {y} GMT")
-}
-
-/// `2026-11-22T18:21:13Z`.
-pub fn rfc3339(unix: i64) -> String {
-    let (y, m, d, hh, mm, ss) = civil(unix);
-    format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-}
-
-/// Civil date and time (UTC) from seconds since the epoch (Howard Hinnant's algorithm).
-fn civil(unix: i64) -> (i64, i64, i64, i64, i64, i64) {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, secs / 3600, secs % 3600 / 60, secs % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dates_print_as_openssl_does() {
-        assert_eq!(openssl_date(0), "Jan  1 00:00:00 1970 GMT");
-        assert_eq!(openssl_date(1_795_372_873), "Nov 22 18:41:13 2026 GMT");
-        assert_eq!(openssl_date(951_782_400), "Feb 29 00:00:00 2000 GMT");
-        assert_eq!(rfc3339(1_795_372_873), "2026-11-22T18:41:13Z");
-    }
 
     #[test]
     fn url_encoding_keeps_only_unreserved() {

@@ -12,6 +12,7 @@ use dataplane::push::client::PushClient;
 use futures::future::join_all;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use super::status::{Programmed, ProgrammedReason};
 use crate::translate::slices_of;
 
 /// The Service whose EndpointSlices list the dataplanes, and the port of the push channel.
@@ -138,12 +139,12 @@ impl Pusher {
                 Outcome::Unreachable(_) => "unreachable",
             });
             match &outcome {
-                Outcome::Acked => eprintln!("portcullis: dataplane {target} serves {version}"),
+                Outcome::Acked => tracing::info!("dataplane {target} serves {version}"),
                 Outcome::Rejected(e) => {
-                    eprintln!("portcullis: dataplane {target} rejected {version}: {e}")
+                    tracing::warn!("dataplane {target} rejected {version}: {e}")
                 }
                 Outcome::Unreachable(e) => {
-                    eprintln!("portcullis: dataplane {target} unreachable: {e}")
+                    tracing::warn!("dataplane {target} unreachable: {e}")
                 }
             }
             (target.clone(), outcome)
@@ -164,14 +165,12 @@ impl Pusher {
 }
 
 impl Round {
-    /// The `Programmed` condition this round supports for valid objects: `(status, reason,
-    /// message)`.
-    pub fn programmed(&self, service: &DataplaneService) -> (bool, &'static str, String) {
+    /// The `Programmed` condition this round supports for valid objects.
+    pub fn programmed(&self, service: &DataplaneService) -> Programmed {
         let total = self.outcomes.len();
         if total == 0 {
-            return (
-                false,
-                "NoDataplanes",
+            return Programmed::not(
+                ProgrammedReason::NoDataplanes,
                 format!(
                     "no dataplane replica found in the EndpointSlices of Service {}/{}",
                     service.namespace, service.name
@@ -183,9 +182,8 @@ impl Round {
             .iter()
             .find(|(_, o)| matches!(o, Outcome::Rejected(_)))
         {
-            return (
-                false,
-                "Rejected",
+            return Programmed::not(
+                ProgrammedReason::Rejected,
                 format!(
                     "dataplane {target} rejected configuration {}: {e}",
                     self.version
@@ -201,9 +199,8 @@ impl Round {
             })
             .collect();
         if !waiting.is_empty() {
-            return (
-                false,
-                "Pending",
+            return Programmed::not(
+                ProgrammedReason::Pending,
                 format!(
                     "{} of {total} dataplane replicas serve configuration {}; waiting for {}",
                     total - waiting.len(),
@@ -212,13 +209,72 @@ impl Round {
                 ),
             );
         }
-        (
-            true,
-            "Programmed",
-            format!(
-                "all {total} dataplane replicas serve configuration {}",
-                self.version
-            ),
-        )
+        Programmed::ready(format!(
+            "all {total} dataplane replicas serve configuration {}",
+            self.version
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round(outcomes: &[(&str, Outcome)]) -> Round {
+        Round {
+            version: "v7".into(),
+            outcomes: outcomes
+                .iter()
+                .map(|(e, o)| (e.parse().expect("endpoint"), o.clone()))
+                .collect(),
+        }
+    }
+
+    fn service() -> DataplaneService {
+        DataplaneService {
+            namespace: "portcullis".into(),
+            name: "dataplane".into(),
+            port_name: "push".into(),
+        }
+    }
+
+    #[test]
+    fn programmed_only_when_every_replica_serves_the_version() {
+        let all = round(&[
+            ("10.0.0.1:9443", Outcome::Acked),
+            ("10.0.0.2:9443", Outcome::Acked),
+        ]);
+        let p = all.programmed(&service());
+        assert!(p.ready);
+        assert_eq!(p.message, "all 2 dataplane replicas serve configuration v7");
+
+        let one_down = round(&[
+            ("10.0.0.1:9443", Outcome::Acked),
+            ("10.0.0.2:9443", Outcome::Unreachable("refused".into())),
+        ]);
+        let p = one_down.programmed(&service());
+        assert_eq!((p.ready, p.reason), (false, ProgrammedReason::Pending));
+        assert!(
+            p.message.starts_with("1 of 2 dataplane replicas"),
+            "{}",
+            p.message
+        );
+
+        // A refusal outranks waiting: the message names the replica and its reason.
+        let refused = round(&[
+            ("10.0.0.1:9443", Outcome::Unreachable("refused".into())),
+            ("10.0.0.2:9443", Outcome::Rejected("bad CRL".into())),
+        ]);
+        let p = refused.programmed(&service());
+        assert_eq!(p.reason, ProgrammedReason::Rejected);
+        assert!(p.message.contains("10.0.0.2:9443") && p.message.contains("bad CRL"));
+
+        let none = round(&[]).programmed(&service());
+        assert_eq!(none.reason, ProgrammedReason::NoDataplanes);
+        assert!(
+            none.message.contains("portcullis/dataplane"),
+            "{}",
+            none.message
+        );
     }
 }

@@ -1,11 +1,7 @@
 //! What one client may hold, and how the gateway takes it back: the limits, the per-connection
 //! activity record the idle timeout reads, and the HTTP server settings built from them.
 
-use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -112,105 +108,4 @@ fn http_builder(limits: &Limits) -> Builder<TokioExecutor> {
         .max_concurrent_streams(limits.max_concurrent_streams)
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     builder
-}
-
-/// When a connection last moved bytes, and how many of its requests are in flight: what the
-/// idle timeout judges. Atomics, because HTTP/2 serves each stream on its own task.
-#[derive(Debug)]
-pub struct Activity {
-    since: Instant,
-    /// Milliseconds after `since` of the last read or write.
-    last: AtomicU64,
-    in_flight: AtomicUsize,
-}
-
-impl Default for Activity {
-    fn default() -> Self {
-        Self {
-            since: Instant::now(),
-            last: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-        }
-    }
-}
-
-impl Activity {
-    fn touch(&self) {
-        let ms = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms, Ordering::Relaxed);
-    }
-
-    /// Time since bytes last moved.
-    pub fn idle_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
-        self.since.elapsed().saturating_sub(last)
-    }
-
-    /// Requests being served now.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
-    }
-
-    /// Marks a request in flight until the guard drops (the handler finished or was dropped).
-    pub fn begin(&self) -> InFlight<'_> {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight(self)
-    }
-}
-
-/// A request in flight; see [`Activity::begin`].
-pub struct InFlight<'a>(&'a Activity);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
-    }
-}
-
-/// A connection's byte stream (plain or TLS), recording each read and write in its
-/// [`Activity`], for the idle timeout.
-pub struct TrackedIo<T> {
-    /// The stream.
-    pub inner: T,
-    /// Where reads and writes are recorded.
-    pub activity: Arc<Activity>,
-}
-
-impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for TrackedIo<T> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if polled.is_ready() {
-            this.activity.touch();
-        }
-        polled
-    }
-}
-
-impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for TrackedIo<T> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if polled.is_ready() {
-            this.activity.touch();
-        }
-        polled
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
 }

@@ -4,15 +4,81 @@
 //! need not query the responder themselves.
 
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-use super::fetch::RevocationClient;
 use crate::pki::CertificateInfo;
+use crate::pki::ocsp::{self, CertId, CertStatus};
+use crate::proxy::revocation::{CLOCK_SKEW_SECS, Cache, RevocationClient, valid_until};
 
 /// Retry delay after a failed staple fetch.
 const RETRY_SECS: i64 = 60;
+/// Most staples kept (one per server certificate that can be stapled).
+const MAX_STAPLES: usize = 10_000;
+
+/// Verified `good` answers for the gateway's own certificates, shared across snapshots until
+/// they expire, fetched through the revocation client's transport.
+pub struct Stapler {
+    client: Arc<RevocationClient>,
+    cache: Mutex<Cache<CertId, (Vec<u8>, i64)>>,
+}
+
+impl Stapler {
+    /// A stapler with no staples yet.
+    pub fn new(client: Arc<RevocationClient>) -> Self {
+        Self {
+            client,
+            cache: Mutex::new(Cache::new(MAX_STAPLES)),
+        }
+    }
+
+    /// A verified `good` response for `cert` at `now`, to staple, with the time until which it
+    /// may be served.
+    async fn staple(
+        &self,
+        cert: &CertificateInfo,
+        issuer: &CertificateInfo,
+        now: i64,
+    ) -> Option<(Vec<u8>, i64)> {
+        let id = CertId::new(cert, issuer);
+        // A staple is served until a minute before it expires.
+        if let Some((der, until)) = self.lock().get(&id, now + 60) {
+            return Some((der, until));
+        }
+        let url = cert.ocsp_urls.first()?;
+        let telemetry = self.client.telemetry();
+        let started = Instant::now();
+        // No nonce: a staple is shown to every client, not answered to one request.
+        let bytes = self
+            .client
+            .fetcher()
+            .ocsp(url, ocsp::request(&id, None))
+            .await;
+        let elapsed = started.elapsed();
+        let Ok(bytes) = bytes else {
+            telemetry.ocsp_request("staple_unreachable", elapsed);
+            return None;
+        };
+        match ocsp::verify_response(&bytes, &id, issuer, None, now, CLOCK_SKEW_SECS) {
+            Ok(single) if single.status == CertStatus::Good => {
+                telemetry.ocsp_request("staple_good", elapsed);
+                let until = valid_until(single.next_update, now);
+                self.lock().insert(id, (bytes.to_vec(), until), until, now);
+                Some((bytes.to_vec(), until))
+            }
+            _ => {
+                telemetry.ocsp_request("staple_refused", elapsed);
+                None
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache<CertId, (Vec<u8>, i64)>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// A server certificate whose staple the stapler keeps fresh.
 #[derive(Debug)]
@@ -49,21 +115,11 @@ impl StapledCert {
         }
     }
 
-    /// Whether a staple is attached now.
-    pub fn is_stapled(&self) -> bool {
-        self.key
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .ocsp
-            .is_some()
-    }
-
     /// Fetches a staple when one is due; cheap when none is.
-    pub async fn refresh(&self, ocsp: &RevocationClient) {
+    pub async fn refresh(&self, stapler: &Stapler, now: i64) {
         let Some((leaf, issuer)) = &self.target else {
             return;
         };
-        let now = super::serve::unix_now();
         {
             let mut next = self.next_attempt.lock().unwrap_or_else(|e| e.into_inner());
             if now < *next {
@@ -72,7 +128,7 @@ impl StapledCert {
             // Claim this attempt so concurrent refreshers do not duplicate it.
             *next = now + RETRY_SECS;
         }
-        let Some((response, valid_until)) = ocsp.staple(leaf, issuer).await else {
+        let Some((response, valid_until)) = stapler.staple(leaf, issuer, now).await else {
             return;
         };
         let mut key = (**self.key.read().unwrap_or_else(|e| e.into_inner())).clone();

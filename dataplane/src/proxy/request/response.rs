@@ -1,0 +1,53 @@
+//! The gateway's own answers: one line of plain text naming the status and the reason.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+
+use crate::proxy::backend::Body;
+use crate::proxy::verdict::Reason;
+
+/// An answer of the gateway's own, decided by a step of the pipeline.
+pub(super) enum Answer {
+    /// A status and its one line.
+    Text(StatusCode, &'static str),
+    /// 400 for a missing or refused client certificate.
+    CertificateRefused(Reason),
+}
+
+impl Answer {
+    pub(super) fn response(self) -> Response<Body> {
+        match self {
+            Self::Text(status, line) => text(status, line),
+            Self::CertificateRefused(reason) => certificate_refused(reason),
+        }
+    }
+}
+
+/// The answer to a client whose certificate is missing or refused: 400, as Application
+/// Gateway answers, with the reason in OpenSSL's words.
+fn certificate_refused(reason: Reason) -> Response<Body> {
+    text(
+        StatusCode::BAD_REQUEST,
+        &format!(
+            "400 Bad Request: client certificate refused: {}",
+            reason.description()
+        ),
+    )
+}
+
+/// A one-line plain-text answer from the gateway itself.
+pub(crate) fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut resp = Response::new(
+        Full::new(Bytes::from(format!("{body}\n")))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}
