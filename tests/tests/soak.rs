@@ -17,15 +17,20 @@ use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::{Ca, Leaf};
 use serde_json::json;
 
-/// Resident memory (KiB) and open descriptors of process `pid`.
+/// Resident memory (KiB) and open descriptors of process `pid`. Panics when they cannot be
+/// read: a soak that cannot measure must not pass as flat.
 fn sample(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    let rss: u64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"))
+        .count();
+    assert!(rss > 0 && fds > 0, "implausible sample: {rss} KiB, {fds} fds");
     (rss, fds)
 }
 

@@ -1,5 +1,6 @@
 //! A rule's backend: Service port → ready endpoints from EndpointSlices, and backend TLS.
 
+use super::Reason;
 use std::collections::BTreeMap;
 
 use dataplane::config::{Backend, BackendProtocol, Der, Endpoint};
@@ -79,14 +80,14 @@ impl BackendIndex<'_> {
             .services
             .get(&(namespace.to_owned(), service.to_owned()))
         else {
-            report.unresolved(format!("{field}.service"), "BackendNotFound", format!("Service {namespace}/{service} does not exist; requests for this rule get 503 until it does"));
+            report.unresolved(format!("{field}.service"), Reason::BackendNotFound, format!("Service {namespace}/{service} does not exist; requests for this rule get 503 until it does"));
             return Vec::new();
         };
         let ports = svc.spec.as_ref().and_then(|s| s.ports.as_ref());
         let Some(svc_port) = ports.and_then(|p| p.iter().find(|p| p.port == port)) else {
             report.unresolved(
                 format!("{field}.port"),
-                "BackendPortNotFound",
+                Reason::BackendPortNotFound,
                 format!("Service {namespace}/{service} has no port {port}"),
             );
             return Vec::new();
@@ -123,7 +124,7 @@ impl BackendIndex<'_> {
         out.sort();
         out.dedup();
         if out.is_empty() {
-            report.warn(format!("{field}.service"), "NoReadyEndpoints", format!("Service {namespace}/{service} port {port} has no ready endpoints in its EndpointSlices; requests get 503 until it does"));
+            report.warn(format!("{field}.service"), Reason::NoReadyEndpoints, format!("Service {namespace}/{service} port {port} has no ready endpoints in its EndpointSlices; requests get 503 until it does"));
         }
         out
     }
@@ -150,14 +151,14 @@ impl BackendIndex<'_> {
                 .map(|b| Der(b.der))
                 .collect();
             if certs.is_empty() {
-                report.unresolved(f, "InvalidTrustedRootCertificate", format!("Secret {namespace}/{} key ca.crt holds no PEM certificate: put the backend's root CA certificate there", r.name));
+                report.unresolved(f, Reason::InvalidTrustedRootCertificate, format!("Secret {namespace}/{} key ca.crt holds no PEM certificate: put the backend's root CA certificate there", r.name));
             }
             roots.extend(certs);
         }
         if settings.trusted_root_certificates.is_empty() && !settings.use_well_known_ca_certificate
         {
             // The backend's certificate is always verified: there is no "skip verification".
-            report.invalid(field, "BackendTrustMissing", "protocol HTTPS needs trustedRootCertificates or useWellKnownCACertificate: true to verify the backend's certificate");
+            report.invalid(field, Reason::BackendTrustMissing, "protocol HTTPS needs trustedRootCertificates or useWellKnownCACertificate: true to verify the backend's certificate");
         }
         BackendProtocol::Https {
             trusted_roots: roots,

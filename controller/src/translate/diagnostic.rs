@@ -85,14 +85,14 @@ impl<'a> Reporter<'a> {
     pub(crate) fn invalid(
         &mut self,
         field: impl Into<String>,
-        reason: &'static str,
+        reason: impl Into<&'static str>,
         message: impl Into<String>,
     ) {
         self.push(
             field.into(),
             Severity::Error,
             ConditionKind::Accepted,
-            reason,
+            reason.into(),
             message.into(),
         );
     }
@@ -101,14 +101,14 @@ impl<'a> Reporter<'a> {
     pub(crate) fn unresolved(
         &mut self,
         field: impl Into<String>,
-        reason: &'static str,
+        reason: impl Into<&'static str>,
         message: impl Into<String>,
     ) {
         self.push(
             field.into(),
             Severity::Error,
             ConditionKind::ResolvedRefs,
-            reason,
+            reason.into(),
             message.into(),
         );
     }
@@ -117,14 +117,14 @@ impl<'a> Reporter<'a> {
     pub(crate) fn warn(
         &mut self,
         field: impl Into<String>,
-        reason: &'static str,
+        reason: impl Into<&'static str>,
         message: impl Into<String>,
     ) {
         self.push(
             field.into(),
             Severity::Warning,
             ConditionKind::ResolvedRefs,
-            reason,
+            reason.into(),
             message.into(),
         );
     }

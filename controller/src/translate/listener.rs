@@ -1,6 +1,7 @@
 //! Listener → virtual server. Any error in the Listener or in what it references makes the
 //! virtual server refuse traffic (fail closed) instead of serving it with less than was asked.
 
+use super::Reason;
 use std::collections::BTreeMap;
 
 use dataplane::config::{
@@ -43,7 +44,7 @@ pub(crate) fn translate(
     if !(1..=65535).contains(&spec.port) {
         report.invalid(
             "spec.port",
-            "InvalidPort",
+            Reason::InvalidPort,
             format!("port {} is outside 1-65535", spec.port),
         );
     }
@@ -53,7 +54,7 @@ pub(crate) fn translate(
             Ok(h) => hostnames.push(h),
             Err(e) => report.invalid(
                 format!("spec.hostnames[{i}]"),
-                "InvalidHostname",
+                Reason::InvalidHostname,
                 e.to_string(),
             ),
         }
@@ -61,7 +62,7 @@ pub(crate) fn translate(
     let tls = match spec.protocol {
         ListenerProtocol::Http => {
             if spec.ssl_certificate.is_some() || spec.ssl_profile.is_some() {
-                report.invalid("spec.protocol", "TlsOnPlainListener", "an HTTP listener takes neither sslCertificate nor sslProfile: use protocol HTTPS to terminate TLS and authenticate clients");
+                report.invalid("spec.protocol", Reason::TlsOnPlainListener, "an HTTP listener takes neither sslCertificate nor sslProfile: use protocol HTTPS to terminate TLS and authenticate clients");
             }
             None
         }
@@ -72,7 +73,7 @@ pub(crate) fn translate(
             if !t.certificate.covers(h) {
                 report.warn(
                     format!("spec.hostnames[{i}]"),
-                    "CertificateHostnameMismatch",
+                    Reason::CertificateHostnameMismatch,
                     format!("the server certificate in spec.sslCertificate does not cover {h}; clients that check the name will refuse it"),
                 );
             }
@@ -92,7 +93,7 @@ pub(crate) fn translate(
         if rule.require_client_certificate && unverified {
             report.invalid(
                 format!("spec.rules[{i}].requireClientCertificate"),
-                "ClientCertificateNotRequested",
+                Reason::ClientCertificateNotRequested,
                 "requireClientCertificate needs spec.sslProfile naming an SslProfile of mode Optional or Required, so that certificates are requested and verified",
             );
         }
@@ -101,7 +102,7 @@ pub(crate) fn translate(
         if spec.protocol != ListenerProtocol::Http {
             report.invalid(
                 "spec.redirectToHttpsPort",
-                "InvalidRedirect",
+                Reason::InvalidRedirect,
                 "redirectToHttpsPort applies only to HTTP listeners",
             );
         }
@@ -109,7 +110,7 @@ pub(crate) fn translate(
         if port.is_none() {
             report.invalid(
                 "spec.redirectToHttpsPort",
-                "InvalidPort",
+                Reason::InvalidPort,
                 format!("port {p} is outside 1-65535"),
             );
         }
@@ -147,13 +148,13 @@ fn server_tls(
 ) -> Option<ServerTls> {
     let certificate = match &l.spec.ssl_certificate {
         None => {
-            report.invalid("spec.sslCertificate", "MissingSslCertificate", "HTTPS and TLS listeners need sslCertificate: name a kubernetes.io/tls Secret with tls.crt and tls.key");
+            report.invalid("spec.sslCertificate", Reason::MissingSslCertificate, "HTTPS and TLS listeners need sslCertificate: name a kubernetes.io/tls Secret with tls.crt and tls.key");
             None
         }
         Some(r) => super::resolve_secret(r, namespace, ctx.secrets, "spec.sslCertificate", report).and_then(|secret| {
             let (crt, key) = (secret_value(secret, "tls.crt"), secret_value(secret, "tls.key"));
             let (Some(crt), Some(key)) = (crt, key) else {
-                report.unresolved("spec.sslCertificate", "InvalidServerCertificate", format!("Secret {namespace}/{} needs keys tls.crt and tls.key (a kubernetes.io/tls Secret)", r.name));
+                report.unresolved("spec.sslCertificate", Reason::InvalidServerCertificate, format!("Secret {namespace}/{} needs keys tls.crt and tls.key (a kubernetes.io/tls Secret)", r.name));
                 return None;
             };
             ServerCertificate::from_pem(&crt, &key)
@@ -166,16 +167,16 @@ fn server_tls(
         Some(r) => {
             let field = "spec.sslProfile";
             if r.namespace.as_deref().is_some_and(|n| n != namespace) {
-                report.unresolved(field, "RefNotPermitted", format!("SslProfile {}/{} is in another namespace; references must stay in namespace {namespace}", r.namespace.as_deref().unwrap_or_default(), r.name));
+                report.unresolved(field, Reason::RefNotPermitted, format!("SslProfile {}/{} is in another namespace; references must stay in namespace {namespace}", r.namespace.as_deref().unwrap_or_default(), r.name));
                 return None;
             }
             match ctx.profiles.get(&(namespace.to_owned(), r.name.clone())) {
                 None => {
-                    report.unresolved(field, "SslProfileNotFound", format!("SslProfile {namespace}/{} does not exist; the listener refuses traffic until it does", r.name));
+                    report.unresolved(field, Reason::SslProfileNotFound, format!("SslProfile {namespace}/{} does not exist; the listener refuses traffic until it does", r.name));
                     return None;
                 }
                 Some(None) => {
-                    report.unresolved(field, "InvalidSslProfile", format!("SslProfile {namespace}/{} is invalid (see its status); the listener refuses traffic rather than serve without the client authentication it asks for", r.name));
+                    report.unresolved(field, Reason::InvalidSslProfile, format!("SslProfile {namespace}/{} is invalid (see its status); the listener refuses traffic rather than serve without the client authentication it asks for", r.name));
                     return None;
                 }
                 Some(Some(p)) => (p.policy.clone(), p.client_auth.clone()),
@@ -202,7 +203,7 @@ fn routes(
     {
         report.invalid(
             "spec.rules",
-            "InvalidRules",
+            Reason::InvalidRules,
             "a TLS listener has exactly one rule, without matches, naming its backend",
         );
     }
@@ -220,11 +221,11 @@ fn routes(
             let host = m.host.as_deref().and_then(|h| match Hostname::parse(h) {
                 Ok(h) if hostnames.is_empty() || hostnames.iter().any(|l| l == &h || l.matches(h.as_str())) => Some(h),
                 Ok(h) => {
-                    report.invalid(format!("{field}.matches[{j}].host"), "HostNotInListener", format!("host {h} is not among the listener's hostnames; add it to spec.hostnames or remove the match"));
+                    report.invalid(format!("{field}.matches[{j}].host"), Reason::HostNotInListener, format!("host {h} is not among the listener's hostnames; add it to spec.hostnames or remove the match"));
                     None
                 }
                 Err(e) => {
-                    report.invalid(format!("{field}.matches[{j}].host"), "InvalidHostname", e.to_string());
+                    report.invalid(format!("{field}.matches[{j}].host"), Reason::InvalidHostname, e.to_string());
                     None
                 }
             });
@@ -233,7 +234,7 @@ fn routes(
                 Some(p) => {
                     let field = format!("{field}.matches[{j}].path.value");
                     let Some(value) =
-                        super::canonical_path(&p.value, &field, "InvalidPath", report)
+                        super::canonical_path(&p.value, &field, Reason::InvalidPath, report)
                     else {
                         continue;
                     };
@@ -281,7 +282,7 @@ fn headers(
         if !dataplane::canon::header::is_plain_name(&name) {
             report.invalid(
                 format!("{f}.name"),
-                "InvalidHeaderName",
+                Reason::InvalidHeaderName,
                 format!("{:?} is not a header name of letters, digits and '-' only: backends that map '_' to '-' (CGI, WSGI, PHP, Rack) would read a client's header as yours, and the gateway drops such names from requests", s.name),
             );
             continue;
@@ -289,14 +290,18 @@ fn headers(
         if rules.iter().any(|r| r.name == name) {
             report.invalid(
                 format!("{f}.name"),
-                "DuplicateHeader",
+                Reason::DuplicateHeader,
                 format!("header {name} is set twice in this rule"),
             );
             continue;
         }
         match HeaderTemplate::parse(&s.value) {
             Ok(value) => rules.push(HeaderRule { name, value }),
-            Err(e) => report.invalid(format!("{f}.value"), "InvalidHeaderValue", e.to_string()),
+            Err(e) => report.invalid(
+                format!("{f}.value"),
+                Reason::InvalidHeaderValue,
+                e.to_string(),
+            ),
         }
     }
     (presets, rules)

@@ -10,6 +10,7 @@ mod diagnostic;
 mod inputs;
 mod listener;
 mod profile;
+mod reason;
 mod revocation;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +25,7 @@ pub(crate) use inputs::namespace_of;
 pub use inputs::{Inputs, Malformed, slices_of};
 use inputs::{Key, index};
 pub use profile::{MAX_CHAINS_PER_GATEWAY, MAX_CHAINS_PER_PROFILE};
+pub use reason::Reason;
 
 use crate::api::SecretRef;
 
@@ -61,7 +63,7 @@ pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
     for m in &inputs.malformed {
         let key = (m.namespace.clone(), m.name.clone());
         let mut report = Reporter::new(object(m.kind, &key), &mut diagnostics);
-        report.invalid(&m.field, "MalformedObject", format!("{} {}/{} cannot be read by this version of Portcullis: {}: {}; fix the field (or upgrade the controller to the version of its CRD)", m.kind, m.namespace, m.name, m.field, m.error));
+        report.invalid(&m.field, Reason::MalformedObject, format!("{} {}/{} cannot be read by this version of Portcullis: {}: {}; fix the field (or upgrade the controller to the version of its CRD)", m.kind, m.namespace, m.name, m.field, m.error));
         if m.kind == "SslProfile" {
             // Known but unusable: its Listeners refuse traffic (InvalidSslProfile).
             models.insert(key, None);
@@ -77,7 +79,7 @@ pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
             with_this.extend(m.chains.iter().map(|(k, v)| (k.clone(), *v)));
             let total: usize = with_this.values().sum();
             if total > MAX_CHAINS_PER_GATEWAY {
-                report.invalid("spec.clientAuthConfiguration.trustedClientCertificates", "GatewayChainLimitExceeded", format!("with this profile the gateway would trust {total} chains; at most {MAX_CHAINS_PER_GATEWAY} are allowed across all SslProfiles: remove chains from this or another profile"));
+                report.invalid("spec.clientAuthConfiguration.trustedClientCertificates", Reason::GatewayChainLimitExceeded, format!("with this profile the gateway would trust {total} chains; at most {MAX_CHAINS_PER_GATEWAY} are allowed across all SslProfiles: remove chains from this or another profile"));
                 model = None;
             } else {
                 gateway_chains = with_this;
@@ -117,7 +119,7 @@ pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
             servers: Vec::new(),
         });
         if entry.protocol != protocol {
-            report.invalid("spec.port", "PortConflict", format!("port {port} is already used with protocol {:?} by Listener {}; listeners share a port only with the same protocol", entry.protocol, entry.servers.first().map_or("?", |s| s.name.as_str())));
+            report.invalid("spec.port", Reason::PortConflict, format!("port {port} is already used with protocol {:?} by Listener {}; listeners share a port only with the same protocol", entry.protocol, entry.servers.first().map_or("?", |s| s.name.as_str())));
             continue;
         }
         let taken: BTreeSet<&str> = entry
@@ -132,11 +134,11 @@ pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
                 .iter()
                 .find(|s| s.hostnames.contains(h))
                 .map_or("?", |s| s.name.as_str());
-            report.invalid("spec.hostnames", "HostnameConflict", format!("hostname {h} on port {port} already belongs to Listener {owner}; give each listener on a port distinct hostnames"));
+            report.invalid("spec.hostnames", Reason::HostnameConflict, format!("hostname {h} on port {port} already belongs to Listener {owner}; give each listener on a port distinct hostnames"));
             continue;
         }
         if let (true, Some(owner)) = (server.hostnames.is_empty(), catch_all_taken) {
-            report.invalid("spec.hostnames", "HostnameConflict", format!("Listener {} already answers every hostname on port {port}; set spec.hostnames to share the port", owner.name));
+            report.invalid("spec.hostnames", Reason::HostnameConflict, format!("Listener {} already answers every hostname on port {port}; set spec.hostnames to share the port", owner.name));
             continue;
         }
         entry.servers.push(server);
@@ -174,7 +176,7 @@ fn age_key<K: ResourceExt>(o: &K) -> (Option<jiff::Timestamp>, String, String) {
 pub(crate) fn canonical_path(
     value: &str,
     field: &str,
-    reason: &'static str,
+    reason: Reason,
     report: &mut Reporter<'_>,
 ) -> Option<String> {
     match dataplane::canon::canonical_path(value) {
@@ -203,7 +205,7 @@ pub(crate) fn resolve_secret<'a>(
     report: &mut Reporter<'_>,
 ) -> Option<&'a Secret> {
     if let Some(other) = r.namespace.as_deref().filter(|n| *n != namespace) {
-        report.unresolved(field, "RefNotPermitted", format!("Secret {other}/{} is in another namespace; references must stay in namespace {namespace} (copy the Secret there)", r.name));
+        report.unresolved(field, Reason::RefNotPermitted, format!("Secret {other}/{} is in another namespace; references must stay in namespace {namespace} (copy the Secret there)", r.name));
         return None;
     }
     let found = secrets
@@ -212,7 +214,7 @@ pub(crate) fn resolve_secret<'a>(
     if found.is_none() {
         report.unresolved(
             field,
-            "SecretNotFound",
+            Reason::SecretNotFound,
             format!(
                 "Secret {namespace}/{} does not exist; create it or fix the name",
                 r.name

@@ -1,6 +1,7 @@
 //! SslProfile → TLS policy and client authentication, with the trust-bundle and chain-limit
 //! rules. A profile with any error yields no model: its Listeners then refuse traffic.
 
+use super::Reason;
 use std::collections::BTreeMap;
 
 use dataplane::config::{
@@ -71,7 +72,7 @@ fn policy(profile: &SslProfile, report: &mut Reporter<'_>) -> Option<SslPolicy> 
     match p.policy_type {
         SslPolicyType::Predefined => {
             if p.min_protocol_version.is_some() || p.cipher_suites.is_some() {
-                report.invalid(field, "InvalidSslPolicy", "a Predefined policy takes only policyName; set policyType: Custom to choose minProtocolVersion and cipherSuites");
+                report.invalid(field, Reason::InvalidSslPolicy, "a Predefined policy takes only policyName; set policyType: Custom to choose minProtocolVersion and cipherSuites");
                 return None;
             }
             Some(match p.policy_name.unwrap_or_default() {
@@ -86,7 +87,7 @@ fn policy(profile: &SslProfile, report: &mut Reporter<'_>) -> Option<SslPolicy> 
             let Some(min) = p.min_protocol_version else {
                 report.invalid(
                     format!("{field}.minProtocolVersion"),
-                    "InvalidSslPolicy",
+                    Reason::InvalidSslPolicy,
                     "a Custom policy needs minProtocolVersion (TLSv1_2 or TLSv1_3)",
                 );
                 return None;
@@ -100,7 +101,7 @@ fn policy(profile: &SslProfile, report: &mut Reporter<'_>) -> Option<SslPolicy> 
                 && !suites.is_empty()
                 && !suites.iter().any(|s| s.is_tls13())
             {
-                report.invalid(format!("{field}.cipherSuites"), "NoUsableCipherSuite", "minProtocolVersion TLSv1_3 needs at least one TLS 1.3 suite (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 or TLS_CHACHA20_POLY1305_SHA256)");
+                report.invalid(format!("{field}.cipherSuites"), Reason::NoUsableCipherSuite, "minProtocolVersion TLSv1_3 needs at least one TLS 1.3 suite (TLS_AES_128_GCM_SHA256, TLS_AES_256_GCM_SHA384 or TLS_CHACHA20_POLY1305_SHA256)");
                 return None;
             }
             Some(SslPolicy {
@@ -136,7 +137,7 @@ fn client_auth(
         if c.verify_client_revocation != RevocationCheck::None {
             report.invalid(
                 format!("{base}.verifyClientRevocation"),
-                "InvalidClientAuth",
+                Reason::InvalidClientAuth,
                 "verifyClientRevocation needs a mode other than None",
             );
         }
@@ -145,12 +146,12 @@ fn client_auth(
     let needs_trust = matches!(c.mode, ClientAuthMode::Required | ClientAuthMode::Optional)
         || c.verify_client_cert_issuer_dn;
     if needs_trust && c.trusted_client_certificates.is_empty() {
-        report.invalid(format!("{base}.trustedClientCertificates"), "NoTrustedCertificates", format!("mode {:?} needs at least one Secret whose ca.crt holds the CA chain that issued your client certificates", c.mode));
+        report.invalid(format!("{base}.trustedClientCertificates"), Reason::NoTrustedCertificates, format!("mode {:?} needs at least one Secret whose ca.crt holds the CA chain that issued your client certificates", c.mode));
     }
     if !c.exclusion_paths.is_empty() && c.mode != ClientAuthMode::Required {
         report.invalid(
             format!("{base}.exclusionPaths"),
-            "InvalidClientAuth",
+            Reason::InvalidClientAuth,
             "exclusionPaths apply only to mode Required",
         );
     }
@@ -160,7 +161,7 @@ fn client_auth(
         .enumerate()
         .filter_map(|(i, p)| {
             let field = format!("{base}.exclusionPaths[{i}]");
-            super::canonical_path(&p.0, &field, "InvalidExclusionPath", report)
+            super::canonical_path(&p.0, &field, Reason::InvalidExclusionPath, report)
         })
         .collect();
 
@@ -175,7 +176,7 @@ fn client_auth(
         };
         let secret_name = format!("Secret {namespace}/{}", r.name);
         let Some(bytes) = secret_value(secret, "ca.crt") else {
-            report.unresolved(field, "CACertificateKeyMissing", format!("{secret_name} has no key ca.crt: put the client CA chain (PEM or DER) under ca.crt"));
+            report.unresolved(field, Reason::CACertificateKeyMissing, format!("{secret_name} has no key ca.crt: put the client CA chain (PEM or DER) under ca.crt"));
             continue;
         };
         match TrustBundle::parse(&bytes) {
@@ -212,7 +213,7 @@ fn client_auth(
     }
     let total: usize = chains.values().sum();
     if total > MAX_CHAINS_PER_PROFILE {
-        report.invalid(format!("{base}.trustedClientCertificates"), "TooManyChains", format!("the profile trusts {total} chains; at most {MAX_CHAINS_PER_PROFILE} are allowed per SslProfile: split the clients across profiles"));
+        report.invalid(format!("{base}.trustedClientCertificates"), Reason::TooManyChains, format!("the profile trusts {total} chains; at most {MAX_CHAINS_PER_PROFILE} are allowed per SslProfile: split the clients across profiles"));
     }
 
     let failure = match c.revocation_failure_policy {

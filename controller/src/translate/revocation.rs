@@ -2,6 +2,7 @@
 //! their bundle, and the expiry signals (a CRL close to `nextUpdate`, a CA close to expiry)
 //! that warn before every client is refused.
 
+use super::Reason;
 use dataplane::config::Der;
 use dataplane::pki::{RevocationList, TrustBundle};
 use k8s_openapi::api::core::v1::Secret;
@@ -34,9 +35,9 @@ pub(crate) fn ca_expiry(
     for ca in bundle.cas() {
         let at = rfc3339(ca.not_after);
         if ca.not_after < now {
-            report.warn(field, "CACertificateExpired", format!("{secret_name} key ca.crt: CA {} expired at {at}; no client certificate chains to it any more", ca.subject));
+            report.warn(field, Reason::CACertificateExpired, format!("{secret_name} key ca.crt: CA {} expired at {at}; no client certificate chains to it any more", ca.subject));
         } else if ca.not_after - now < CA_WARNING_SECS {
-            report.warn(field, "CACertificateExpiringSoon", format!("{secret_name} key ca.crt: CA {} expires at {at}; upload its successor before then", ca.subject));
+            report.warn(field, Reason::CACertificateExpiringSoon, format!("{secret_name} key ca.crt: CA {} expires at {at}; upload its successor before then", ca.subject));
         }
     }
 }
@@ -54,7 +55,7 @@ pub(crate) fn crls(
 ) -> Vec<Der> {
     let Some(bytes) = secret_value(secret, "ca.crl") else {
         if !fetch {
-            report.warn(field, "CRLMissing", format!("{secret_name} has no key ca.crl: certificates from this chain have no revocation status and follow revocationFailurePolicy (or set fetchCrlDistributionPoints)"));
+            report.warn(field, Reason::CRLMissing, format!("{secret_name} has no key ca.crl: certificates from this chain have no revocation status and follow revocationFailurePolicy (or set fetchCrlDistributionPoints)"));
         }
         return Vec::new();
     };
@@ -68,8 +69,8 @@ pub(crate) fn crls(
     let now = now.as_second();
     for crl in &lists {
         match crl.next_update {
-            Some(next) if next < now => report.warn(field, "CRLExpired", format!("{secret_name} key ca.crl: the CRL of {} expired at {} (nextUpdate); its clients follow revocationFailurePolicy until a current CRL is uploaded", crl.issuer, rfc3339(next))),
-            Some(next) if next - now < crl_warning_secs(crl.this_update, next) => report.warn(field, "CRLExpiringSoon", format!("{secret_name} key ca.crl: the CRL of {} expires at {} (nextUpdate); upload its successor before then", crl.issuer, rfc3339(next))),
+            Some(next) if next < now => report.warn(field, Reason::CRLExpired, format!("{secret_name} key ca.crl: the CRL of {} expired at {} (nextUpdate); its clients follow revocationFailurePolicy until a current CRL is uploaded", crl.issuer, rfc3339(next))),
+            Some(next) if next - now < crl_warning_secs(crl.this_update, next) => report.warn(field, Reason::CRLExpiringSoon, format!("{secret_name} key ca.crl: the CRL of {} expires at {} (nextUpdate); upload its successor before then", crl.issuer, rfc3339(next))),
             _ => {}
         }
     }
@@ -81,7 +82,7 @@ pub(crate) fn crls(
         .iter()
         .filter(|t| !fetch && !lists.iter().any(|l| &l.issuer == *t))
     {
-        report.warn(field, "CRLMissingForCA", format!("{secret_name} key ca.crl has no CRL from {tip}: its certificates have no revocation status and follow revocationFailurePolicy"));
+        report.warn(field, Reason::CRLMissingForCA, format!("{secret_name} key ca.crl has no CRL from {tip}: its certificates have no revocation status and follow revocationFailurePolicy"));
     }
     lists.iter().map(|l| Der(l.der().to_vec())).collect()
 }

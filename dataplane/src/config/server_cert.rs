@@ -64,6 +64,15 @@ pub enum ServerCertError {
 }
 
 impl ServerCertError {
+    /// One of each kind (fields empty), for the catalogue of reasons the docs are checked
+    /// against. A new variant belongs here too.
+    pub const ALL: [Self; 4] = [
+        Self::NoCertificate,
+        Self::BadCertificate(String::new()),
+        Self::KeyMismatch,
+        Self::BadKey,
+    ];
+
     /// The stable CamelCase label.
     pub fn reason(&self) -> &'static str {
         match self {

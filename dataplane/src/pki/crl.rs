@@ -55,6 +55,14 @@ pub enum CrlError {
 }
 
 impl CrlError {
+    /// One of each kind (fields empty), for the catalogue of reasons the docs are checked
+    /// against. A new variant belongs here too.
+    pub const ALL: [Self; 3] = [
+        Self::NotACrl(String::new()),
+        Self::IssuerNotInBundle(String::new()),
+        Self::BadSignature(String::new()),
+    ];
+
     /// Stable CamelCase label.
     pub fn reason(&self) -> &'static str {
         match self {

@@ -126,6 +126,46 @@ pub enum BundleError {
 }
 
 impl BundleError {
+    /// One of each kind (fields empty), for the catalogue of reasons the docs are checked
+    /// against. A new variant belongs here too.
+    pub const ALL: [Self; 11] = [
+        Self::Empty,
+        Self::NotACertificate {
+            detail: String::new(),
+        },
+        Self::PrivateKey {
+            label: String::new(),
+        },
+        Self::UnexpectedPemBlock {
+            label: String::new(),
+        },
+        Self::LeafCertificateOnly {
+            subject: String::new(),
+        },
+        Self::NoRootCa {
+            top: String::new(),
+            issuer: String::new(),
+        },
+        Self::MultipleRootCas {
+            count: 0,
+            subjects: String::new(),
+        },
+        Self::OrphanIntermediate {
+            subject: String::new(),
+            issuer: String::new(),
+        },
+        Self::IntermediateSignatureInvalid {
+            subject: String::new(),
+            issuer: String::new(),
+        },
+        Self::UnsupportedSignatureAlgorithm {
+            subject: String::new(),
+            issuer: String::new(),
+            algorithm: String::new(),
+        },
+        Self::TooLarge { size: 0 },
+    ];
+
     /// The stable CamelCase label used as a status reason and metric label.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -163,6 +203,17 @@ pub enum BundleWarning {
 }
 
 impl BundleWarning {
+    /// One of each kind (fields empty), for the catalogue of reasons the docs are checked
+    /// against. A new variant belongs here too.
+    pub const ALL: [Self; 2] = [
+        Self::LeafIgnored {
+            subject: String::new(),
+        },
+        Self::Duplicate {
+            subject: String::new(),
+        },
+    ];
+
     /// The stable CamelCase label.
     pub fn reason(&self) -> &'static str {
         match self {
