@@ -30,7 +30,10 @@ fn sample(pid: u32) -> (u64, usize) {
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
         .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"))
         .count();
-    assert!(rss > 0 && fds > 0, "implausible sample: {rss} KiB, {fds} fds");
+    assert!(
+        rss > 0 && fds > 0,
+        "implausible sample: {rss} KiB, {fds} fds"
+    );
     (rss, fds)
 }
 

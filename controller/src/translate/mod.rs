@@ -7,11 +7,15 @@
 
 mod backend;
 mod diagnostic;
+#[cfg(test)]
+mod fixtures;
 mod inputs;
 mod listener;
 mod profile;
 mod reason;
 mod revocation;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 

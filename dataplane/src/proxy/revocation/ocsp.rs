@@ -130,3 +130,50 @@ fn to_status(lookup: Lookup) -> Status {
         Lookup::Failed(u) => Status::Unknown(u),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::telemetry::Telemetry;
+    use portcullis_tests::pki::Ca;
+
+    #[tokio::test]
+    async fn a_cached_answer_serves_until_it_expires_then_the_responder_is_asked() {
+        let root = Ca::root("Root");
+        let info = |der: Vec<u8>| CertificateInfo::from_der(&der).expect("parse");
+        // No AIA: once the cached answer expires, asking again finds no responder (no network).
+        let (cert, issuer) = (info(root.client("c").der()), info(root.der()));
+        let telemetry = Arc::new(Telemetry::new(false));
+        let client = RevocationClient::new(telemetry);
+        let job = Arc::new(Job {
+            id: CertId::new(&cert, &issuer),
+            cert: cert.clone(),
+            issuer: issuer.clone(),
+            url: None,
+        });
+        let revoked = CertStatus::Revoked {
+            at: 50,
+            reason: Some(1),
+        };
+        client
+            .lock_ocsp()
+            .insert(job.id.clone(), (Lookup::Status(revoked), job), 1_000, 100);
+        let at = |now| client.ocsp_status(&cert, &issuer, None, now);
+        let revoked = Status::Revoked(Revoked {
+            reason: Some(1),
+            at: 50,
+        });
+        assert_eq!(at(100).await, revoked);
+        assert_eq!(at(999).await, revoked, "still valid");
+        assert_eq!(
+            at(1_000).await,
+            Status::Unknown(Unknown::OcspNoResponder),
+            "expired: asked again"
+        );
+        // The failure is remembered briefly, then asked again.
+        assert_eq!(
+            at(1_000 + NEGATIVE_TTL_SECS - 1).await,
+            Status::Unknown(Unknown::OcspNoResponder)
+        );
+    }
+}
