@@ -93,11 +93,14 @@ impl Gateway {
     /// Compiles and publishes `snapshot`. On error nothing changes: the previous snapshot
     /// keeps serving.
     pub fn apply(&self, snapshot: &Snapshot) -> Result<(), CompileError> {
+        let span = tracing::info_span!("apply", ports = snapshot.ports.len());
+        let _entered = span.enter();
         match CompiledSnapshot::compile(snapshot, &self.provider) {
             Ok(compiled) => {
                 self.telemetry.set_expiries(compiled.expiries());
                 self.config.send_replace(Arc::new(compiled));
                 self.telemetry.config_applied();
+                tracing::debug!("snapshot compiled and published");
                 Ok(())
             }
             Err(e) => {

@@ -93,6 +93,9 @@ impl PushServer {
                 error: None,
             };
         }
+        // Every line about this snapshot carries its version.
+        let span = tracing::info_span!("snapshot", version = %env.version);
+        let _entered = span.enter();
         if let Err(e) = self.gateway.apply(&env.snapshot) {
             tracing::warn!(
                 "snapshot {} rejected: {e}; the previous one keeps serving",
