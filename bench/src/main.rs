@@ -17,6 +17,7 @@ mod crypto;
 mod load;
 mod pki;
 mod procfs;
+mod response;
 
 use clap::{Parser, Subcommand};
 

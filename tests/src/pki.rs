@@ -3,14 +3,19 @@
 //! Nothing here is committed as a file; every run makes fresh keys. Builders are fluent so a
 //! test reads as the PKI it needs: `Ca::root("Partner Root").intermediate("Partner Issuing")`.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use time::{Duration, OffsetDateTime};
 
 /// rcgen, for tests that edit certificate parameters.
 pub use rcgen;
+
+mod crl;
+mod params;
+mod scenarios;
+
+use params::{aia_ocsp, ca_params, dn, key, key_of, next_serial};
+
+pub use scenarios::{Scenario, issuer_dn_scenarios};
 
 /// A certificate authority: its certificate and the means to issue from it.
 pub struct Ca {
@@ -334,44 +339,6 @@ impl Ca {
         }
     }
 
-    /// A CRL signed by this CA revoking `revoked` (reason keyCompromise), issued `from_days` and
-    /// due `to_days` relative to now, as PEM.
-    pub fn crl(&self, revoked: &[&Leaf], from_days: i64, to_days: i64) -> String {
-        let serials: Vec<&[u8]> = revoked.iter().map(|l| l.serial.as_slice()).collect();
-        self.crl_of(&serials, from_days, to_days)
-    }
-
-    /// A CRL signed by this CA revoking the CAs in `revoked` (for chain checks).
-    pub fn crl_of_cas(&self, revoked: &[&Ca], from_days: i64, to_days: i64) -> String {
-        let serials: Vec<&[u8]> = revoked.iter().map(|c| c.serial.as_slice()).collect();
-        self.crl_of(&serials, from_days, to_days)
-    }
-
-    fn crl_of(&self, serials: &[&[u8]], from_days: i64, to_days: i64) -> String {
-        let now = OffsetDateTime::now_utc();
-        let params = rcgen::CertificateRevocationListParams {
-            this_update: now + Duration::days(from_days),
-            next_update: now + Duration::days(to_days),
-            crl_number: rcgen::SerialNumber::from_slice(&next_serial()),
-            issuing_distribution_point: None,
-            revoked_certs: serials
-                .iter()
-                .map(|serial| rcgen::RevokedCertParams {
-                    serial_number: rcgen::SerialNumber::from_slice(serial),
-                    revocation_time: now - Duration::hours(1),
-                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
-                    invalidity_date: None,
-                })
-                .collect(),
-            key_identifier_method: rcgen::KeyIdMethod::Sha256,
-        };
-        params
-            .signed_by(&self.issuer)
-            .expect("sign CRL")
-            .pem()
-            .expect("CRL PEM")
-    }
-
     fn from_parts(
         cert: rcgen::Certificate,
         params: CertificateParams,
@@ -444,21 +411,6 @@ impl Leaf {
     }
 }
 
-/// An Authority Information Access extension with one OCSP responder URI.
-fn aia_ocsp(url: &str) -> rcgen::CustomExtension {
-    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-        assert!(content.len() < 128, "short form lengths only");
-        [vec![tag, content.len() as u8], content.to_vec()].concat()
-    }
-    // id-ad-ocsp, 1.3.6.1.5.5.7.48.1
-    let method = tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01]);
-    // uniformResourceIdentifier [6] IA5String
-    let location = tlv(0x86, url.as_bytes());
-    let content = tlv(0x30, &tlv(0x30, &[method, location].concat()));
-    // id-pe-authorityInfoAccess, 1.3.6.1.5.5.7.1.1
-    rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], content)
-}
-
 /// Concatenates PEM texts into one bundle, in the order given.
 pub fn bundle(parts: &[String]) -> String {
     parts.concat()
@@ -467,149 +419,4 @@ pub fn bundle(parts: &[String]) -> String {
 /// The RFC 4514 form of the DN every fixture uses: `CN=<cn>,O=Portcullis Test`.
 pub fn rfc4514(cn: &str) -> String {
     format!("CN={cn},O=Portcullis Test")
-}
-
-/// A fresh positive serial: nanoseconds and a counter, high bit clear so the DER encoding is
-/// the same bytes in certificates and CRLs.
-fn next_serial() -> Vec<u8> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(1);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mut bytes = (nanos ^ COUNTER.fetch_add(1, Ordering::Relaxed).rotate_left(40))
-        .to_be_bytes()
-        .to_vec();
-    bytes[0] = (bytes[0] & 0x7f) | 0x10;
-    bytes
-}
-
-fn key() -> KeyPair {
-    key_of(&rcgen::PKCS_ECDSA_P256_SHA256)
-}
-
-/// A key for `alg`: RSA ones of 2,048 bits.
-fn key_of(alg: &'static rcgen::SignatureAlgorithm) -> KeyPair {
-    KeyPair::generate_for(alg)
-        .or_else(|_| KeyPair::generate_rsa_for(alg, rcgen::RsaKeySize::_2048))
-        .expect("generate key")
-}
-
-fn dn(cn: &str) -> DistinguishedName {
-    let mut dn = DistinguishedName::new();
-    dn.push(DnType::OrganizationName, "Portcullis Test");
-    dn.push(DnType::CommonName, cn);
-    dn
-}
-
-fn ca_params(cn: &str) -> CertificateParams {
-    let mut params = CertificateParams::new(vec![]).expect("ca params");
-    params.serial_number = Some(rcgen::SerialNumber::from_slice(&next_serial()));
-    params.distinguished_name = dn(cn);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params
-}
-
-/// A valid bundle and what Application Gateway's issuer-DN rules make of it.
-pub struct Scenario {
-    /// What it shows.
-    pub name: &'static str,
-    /// The bundle file's bytes.
-    pub bundle: Vec<u8>,
-    /// CN of the CA whose subject `verifyClientCertIssuerDN` enforces.
-    pub issuer_cn: &'static str,
-    /// Chains in the file.
-    pub chains: usize,
-    /// Leaf certificates mixed in (each ignored with a warning).
-    pub leaves: usize,
-}
-
-/// Application Gateway's five documented issuer-DN scenarios, plus a plain PEM chain, a DER
-/// root and a reordered file.
-pub fn issuer_dn_scenarios() -> Vec<Scenario> {
-    let root = Ca::root("Root");
-    let int1 = root.intermediate("Int1");
-    let int2 = int1.intermediate("Int2");
-    let int_b = root.intermediate("IntB");
-    let int_c = int_b.intermediate("IntC");
-    let leaf = |ca: &Ca| ca.client("client").pem();
-    let s = |name, parts: &[String], issuer_cn, chains, leaves| Scenario {
-        name,
-        bundle: bundle(parts).into_bytes(),
-        issuer_cn,
-        chains,
-        leaves,
-    };
-    vec![
-        s(
-            "root and intermediate, PEM",
-            &[root.pem(), int1.pem()],
-            "Int1",
-            1,
-            0,
-        ),
-        Scenario {
-            name: "root alone, DER",
-            bundle: root.der(),
-            issuer_cn: "Root",
-            chains: 1,
-            leaves: 0,
-        },
-        s(
-            "scenario 1: root, intermediate, leaf",
-            &[root.pem(), int1.pem(), leaf(&int1)],
-            "Int1",
-            1,
-            1,
-        ),
-        s(
-            "scenario 2: root, int1, int2, leaf (any order)",
-            &[leaf(&int2), int2.pem(), root.pem(), int1.pem()],
-            "Int2",
-            1,
-            1,
-        ),
-        s(
-            "scenario 3: root, leaf",
-            &[root.pem(), leaf(&root)],
-            "Root",
-            1,
-            1,
-        ),
-        s(
-            "scenario 4: equal-length chains, the first wins",
-            &[
-                root.pem(),
-                int1.pem(),
-                leaf(&int1),
-                int_b.pem(),
-                leaf(&int_b),
-            ],
-            "Int1",
-            2,
-            2,
-        ),
-        s(
-            "scenario 4, other order",
-            &[root.pem(), int_b.pem(), int1.pem()],
-            "IntB",
-            2,
-            0,
-        ),
-        s(
-            "scenario 5: chains of different lengths, the longest wins",
-            &[
-                root.pem(),
-                int1.pem(),
-                leaf(&int1),
-                int_b.pem(),
-                int_c.pem(),
-                leaf(&int_c),
-            ],
-            "IntC",
-            2,
-            2,
-        ),
-    ]
 }

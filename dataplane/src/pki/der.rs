@@ -112,10 +112,6 @@ pub mod tag {
     pub const fn context(n: u8) -> u8 {
         0xa0 | n
     }
-    /// `[n]` primitive, context-specific.
-    pub const fn context_primitive(n: u8) -> u8 {
-        0x80 | n
-    }
 }
 
 #[cfg(test)]

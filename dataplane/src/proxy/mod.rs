@@ -23,7 +23,7 @@ pub mod listen;
 pub mod request;
 mod revocation;
 mod session;
-pub mod telemetry;
+mod telemetry;
 pub mod tls;
 pub mod verdict;
 

@@ -6,7 +6,7 @@
 //! → access log.
 
 mod headers;
-pub(crate) mod identity;
+pub mod identity;
 mod response;
 pub(crate) mod target;
 

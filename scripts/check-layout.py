@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
-"""Prints the import graph between the dataplane's modules and fails on a cycle.
+"""Checks how the code is laid out; `scripts/test.sh` runs it and any finding fails the build.
 
-Usage: scripts/module-graph.py [--print]
+Usage: scripts/check-layout.py [--print]
 
-Nodes are the crate's top-level modules (`pki`, `config`, `proxy`, ...) and, inside `proxy`,
-its sub-modules (`proxy::tls`, `proxy::request`, ...). An edge A -> B means a file of A names
-B (`use`, a path in code). `scripts/test.sh` runs it; a cycle fails the build.
+- No import cycle among the dataplane's modules. Nodes are the crate's top-level modules
+  (`pki`, `config`, `proxy`, ...) and, inside `proxy`, its sub-modules (`proxy::tls`,
+  `proxy::request`, ...). An edge A -> B means a non-test file of A names B (`use`, a path in
+  code). `--print` prints the graph.
+- No Rust source file over 450 lines (STYLE: split before a file does several jobs).
+- Every Rust source file opens with a `//!` header saying what it owns.
 """
 import os
 import re
 import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dataplane", "src")
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.join(REPO, "dataplane", "src")
+MAX_LINES = 450
+SOURCES = ["bench", "controller", "dataplane", "fuzz/fuzz_targets", "fuzz/src", "tests"]
 
 
 def module_of(rel):
@@ -53,7 +59,7 @@ def graph():
     edges = {}
     for dirpath, _, files in os.walk(ROOT):
         for f in files:
-            if not f.endswith(".rs"):
+            if not f.endswith(".rs") or f == "tests.rs":
                 continue
             rel = os.path.relpath(os.path.join(dirpath, f), ROOT)
             src = module_of(rel)
@@ -109,7 +115,28 @@ def cycles(edges):
     return out
 
 
+def files():
+    """Every Rust source file of the workspace and the fuzz crate."""
+    for top in SOURCES:
+        for dirpath, dirs, names in os.walk(os.path.join(REPO, top)):
+            dirs[:] = [d for d in dirs if d not in ("target", "corpus")]
+            for name in names:
+                if name.endswith(".rs"):
+                    yield os.path.join(dirpath, name)
+
+
 def main():
+    problems = []
+    for path in sorted(files()):
+        rel = os.path.relpath(path, REPO)
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        if len(lines) - 1 > MAX_LINES:
+            problems.append(f"{rel}: {len(lines) - 1} lines, over {MAX_LINES}: split it")
+        if not lines[0].startswith("//!"):
+            problems.append(f"{rel}: no //! header saying what the file owns")
+    for p in problems:
+        print(p, file=sys.stderr)
     edges = graph()
     if "--print" in sys.argv:
         for src in sorted(edges):
@@ -117,9 +144,9 @@ def main():
     found = cycles(edges)
     for c in found:
         print("import cycle: " + " -> ".join(c), file=sys.stderr)
-    if found:
+    if found or problems:
         sys.exit(1)
-    print(f"module graph: {len(edges)} modules, no cycle")
+    print(f"layout: {len(edges)} dataplane modules without an import cycle; every file under {MAX_LINES} lines with its header")
 
 
 if __name__ == "__main__":
