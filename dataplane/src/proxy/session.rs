@@ -1,6 +1,7 @@
 //! What a connection established and carries while it serves requests: the handshake's facts
-//! and the verdict on its client certificate ([`TlsInfo`]), and the per-connection context
-//! of the request pipeline ([`ConnCtx`]). Shared by the listener, which makes them, and the
+//! and the verdict on its client certificate ([`TlsInfo`], [`ClientCertificate`]), the
+//! per-connection context of the request pipeline ([`ConnCtx`]), and its activity for the idle
+//! timeout ([`Activity`], [`TrackedIo`]). Shared by the listener, which makes them, and the
 //! request pipeline, which reads them.
 
 use std::net::SocketAddr;
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-
 use http::HeaderValue;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use tokio::sync::watch;

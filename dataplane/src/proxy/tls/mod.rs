@@ -19,6 +19,8 @@ use crate::config::{Protocol, ServerTls, SslPolicy, TlsVersion};
 pub use client_auth::ClientAuthVerifier;
 use stapling::StapledCert;
 
+/// The rustls configuration of one virtual server's TLS, with its client verifier and its
+/// (stapled) certificate.
 pub(crate) fn server_config(
     tls: &ServerTls,
     protocol: Protocol,
