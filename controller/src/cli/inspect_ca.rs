@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use dataplane::pki::{CertificateInfo, TrustBundle};
+use dataplane::time::rfc3339;
 
 /// Prints the bundle's certificates, chains, issuer DN, warnings and problems.
 pub fn run(file: &Path) -> anyhow::Result<ExitCode> {
@@ -70,9 +71,4 @@ fn print_certificate(cert: &CertificateInfo) {
     println!("  serial:   {}", cert.serial_hex);
     println!("  sha1:     {}", cert.sha1_fingerprint());
     println!("  sha256:   {}", cert.sha256_fingerprint());
-}
-
-/// Seconds since the epoch as RFC 3339 (UTC).
-pub(crate) fn rfc3339(seconds: i64) -> String {
-    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }

@@ -1,6 +1,5 @@
 //! A rule's backend: Service port → ready endpoints from EndpointSlices, and backend TLS.
 
-use super::Reason;
 use std::collections::BTreeMap;
 
 use dataplane::config::{Backend, BackendProtocol, Der, Endpoint};
@@ -8,6 +7,7 @@ use dataplane::pki::pem;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use super::Reason;
 use super::diagnostic::Reporter;
 use super::inputs::{Key, secret_value};
 use crate::api::{self, RoutingRule};

@@ -1,7 +1,6 @@
 //! Listener → virtual server. Any error in the Listener or in what it references makes the
 //! virtual server refuse traffic (fail closed) instead of serving it with less than was asked.
 
-use super::Reason;
 use std::collections::BTreeMap;
 
 use dataplane::config::{
@@ -10,6 +9,7 @@ use dataplane::config::{
 };
 use k8s_openapi::api::core::v1::Secret;
 
+use super::Reason;
 use super::backend::BackendIndex;
 use super::diagnostic::Reporter;
 use super::inputs::{Key, secret_value};

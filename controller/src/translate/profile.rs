@@ -1,7 +1,6 @@
 //! SslProfile → TLS policy and client authentication, with the trust-bundle and chain-limit
 //! rules. A profile with any error yields no model: its Listeners then refuse traffic.
 
-use super::Reason;
 use std::collections::BTreeMap;
 
 use dataplane::config::{
@@ -11,6 +10,7 @@ use dataplane::config::{
 use dataplane::pki::TrustBundle;
 use k8s_openapi::api::core::v1::Secret;
 
+use super::Reason;
 use super::diagnostic::Reporter;
 use super::inputs::{Key, secret_value};
 use crate::api::{

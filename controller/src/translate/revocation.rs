@@ -2,11 +2,12 @@
 //! their bundle, and the expiry signals (a CRL close to `nextUpdate`, a CA close to expiry)
 //! that warn before every client is refused.
 
-use super::Reason;
 use dataplane::config::Der;
 use dataplane::pki::{RevocationList, TrustBundle};
+use dataplane::time::rfc3339;
 use k8s_openapi::api::core::v1::Secret;
 
+use super::Reason;
 use super::diagnostic::Reporter;
 use super::inputs::secret_value;
 
@@ -85,8 +86,4 @@ pub(crate) fn crls(
         report.warn(field, Reason::CRLMissingForCA, format!("{secret_name} key ca.crl has no CRL from {tip}: its certificates have no revocation status and follow revocationFailurePolicy"));
     }
     lists.iter().map(|l| Der(l.der().to_vec())).collect()
-}
-
-fn rfc3339(seconds: i64) -> String {
-    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }
