@@ -329,3 +329,55 @@ fn a_hundred_reloads_under_load_fail_no_request() {
     assert_eq!(rig.gw.metric("portcullis_config_rejected_total"), 0.0);
     eprintln!("100 reloads, {served} requests, none failed");
 }
+
+/// `--log-format json`: every operational line on stderr is one JSON object with its level
+/// and message, and a refusal carries the object, field and reason as fields (what a log
+/// pipeline indexes), while the access log stays on stdout.
+#[test]
+fn json_logs_carry_the_level_and_the_refusals_fields() {
+    let server_root = Ca::root("Server Root");
+    let server = server_root.server(&["secure.example"]);
+    let backend = EchoBackend::start();
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("dir");
+    Manifests::secure_example(b"not a certificate", &server, port, backend.addr.port())
+        .write(dir.path());
+    let gw = Standalone::start_with(dir.path(), &[port], &["--log-format", "json"]);
+    let lines = || -> Vec<serde_json::Value> {
+        gw.stderr()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect()
+    };
+    assert!(
+        Standalone::eventually(Duration::from_secs(5), || lines()
+            .iter()
+            .any(|l| l["level"] == "INFO")),
+        "{}",
+        gw.stderr()
+    );
+    let logged = lines();
+    let refusal = logged
+        .iter()
+        .find(|l| l["object"] == "SslProfile/default/partner")
+        .unwrap_or_else(|| panic!("no line about the profile: {logged:#?}"));
+    assert_eq!(refusal["level"], "ERROR", "{refusal}");
+    assert_eq!(refusal["reason"], "InvalidCertificate", "{refusal}");
+    assert!(
+        refusal["field"].as_str().is_some_and(
+            |f| f.starts_with("spec.clientAuthConfiguration.trustedClientCertificates")
+        ),
+        "{refusal}"
+    );
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("partner-ca") && m.contains("not a certificate")),
+        "{refusal}"
+    );
+    assert!(
+        logged.iter().all(|l| l["timestamp"].is_string()),
+        "{logged:#?}"
+    );
+}
