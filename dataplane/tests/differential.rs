@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::config::{ClientAuth, ClientVerification, Revocation, TrustBundleWire};
+use dataplane::config::{ClientAuth, ClientVerification, TrustBundleWire};
 use dataplane::pki::TrustBundle;
 use dataplane::proxy::tls::ClientAuthVerifier;
 use dataplane::proxy::verdict::Verdict;
@@ -258,16 +258,7 @@ fn the_production_verifier_agrees_with_webpki_on_every_generated_chain() {
             .map(|c| CertificateDer::from(c.der().to_vec()))
             .collect();
         let ours = ClientAuthVerifier::new(
-            &ClientAuth::Required(ClientVerification {
-                trust: vec![TrustBundleWire(bundle)],
-                verify_issuer_dn: false,
-                revocation: Revocation::None,
-                revocation_chain: false,
-                crls: Vec::new(),
-                fetch_crl_distribution_points: false,
-                ocsp_responder: None,
-                exclusion_paths: Vec::new(),
-            }),
+            &ClientAuth::Required(ClientVerification::trusting(vec![TrustBundleWire(bundle)])),
             false,
             &provider,
         )

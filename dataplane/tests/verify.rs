@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::config::{ClientAuth, ClientVerification, Revocation, TrustBundleWire};
+use dataplane::config::{ClientAuth, ClientVerification, TrustBundleWire};
 use dataplane::pki::TrustBundle;
 use dataplane::proxy::tls::ClientAuthVerifier;
 use dataplane::proxy::verdict::{Reason, Verdict};
@@ -50,16 +50,7 @@ fn verifier(chains: &[&[&Ca]]) -> Both {
                 .map(|c| CertificateDer::from(c.der().to_vec())),
         );
     }
-    let v = ClientVerification {
-        trust,
-        verify_issuer_dn: false,
-        revocation: Revocation::None,
-        revocation_chain: false,
-        crls: Vec::new(),
-        fetch_crl_distribution_points: false,
-        ocsp_responder: None,
-        exclusion_paths: Vec::new(),
-    };
+    let v = ClientVerification::trusting(trust);
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let plain = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()

@@ -177,6 +177,30 @@ impl Manifests {
         }))
     }
 
+    /// The HTTPS listener `default/chain` for `chain.example` on `port` (certificate `server`),
+    /// using the SslProfile `chain` (added before) with revocation checked along the whole
+    /// verified path (scope `Chain`), and its echo Service on `backend_port`.
+    pub fn chain_scope_listener(
+        self,
+        server: &crate::pki::Leaf,
+        port: u16,
+        backend_port: u16,
+    ) -> Self {
+        self.tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
+            .edit("SslProfile", "chain", |p| {
+                p["spec"]["clientAuthConfiguration"]["revocationScope"] = json!("Chain")
+            })
+            .https_listener(
+                "default/chain",
+                port,
+                "chain.example",
+                Some("gw-tls"),
+                Some("chain"),
+                "echo",
+            )
+            .service("default", "echo", "127.0.0.1", backend_port)
+    }
+
     /// The objects as one multi-document YAML stream.
     pub fn to_yaml(&self) -> String {
         self.docs

@@ -396,21 +396,9 @@ fn chain_scope_asks_about_the_intermediate_the_verified_path_went_through() {
     let port = free_port();
     let m = Manifests::new()
         .ca_secret("default", "partner-ca", root.pem().as_bytes())
-        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
         // FailOpen: a status that cannot be had admits; only the revocation refuses.
         .with(profile("chain", "FailOpen"))
-        .edit("SslProfile", "chain", |p| {
-            p["spec"]["clientAuthConfiguration"]["revocationScope"] = json!("Chain")
-        })
-        .https_listener(
-            "default/chain",
-            port,
-            "chain.example",
-            Some("gw-tls"),
-            Some("chain"),
-            "echo",
-        )
-        .service("default", "echo", "127.0.0.1", backend.addr.port());
+        .chain_scope_listener(&server, port, backend.addr.port());
     let dir = tempfile::tempdir().expect("dir");
     m.write(dir.path());
     let gw = Standalone::start(dir.path(), &[port]);

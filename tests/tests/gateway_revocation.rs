@@ -246,12 +246,9 @@ fn chain_scope_checks_the_intermediate_too() {
     let port = free_port();
     let m = Manifests::new()
         .ca_secret_with_crl("default", "partner-ca", chain.as_bytes(), crls.as_bytes())
-        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
         .with(profile("leaf", "partner-ca", "FailClosed"))
         .with(profile("chain", "partner-ca", "FailClosed"))
-        .edit("SslProfile", "chain", |p| {
-            p["spec"]["clientAuthConfiguration"]["revocationScope"] = json!("Chain")
-        })
+        .chain_scope_listener(&server, port, backend.addr.port())
         .https_listener(
             "default/leaf",
             port,
@@ -259,16 +256,7 @@ fn chain_scope_checks_the_intermediate_too() {
             Some("gw-tls"),
             Some("leaf"),
             "echo",
-        )
-        .https_listener(
-            "default/chain",
-            port,
-            "chain.example",
-            Some("gw-tls"),
-            Some("chain"),
-            "echo",
-        )
-        .service("default", "echo", "127.0.0.1", backend.addr.port());
+        );
     let dir = tempfile::tempdir().expect("dir");
     m.write(dir.path());
     let gw = Standalone::start(dir.path(), &[port]);
@@ -305,22 +293,10 @@ fn chain_scope_checks_the_intermediate_the_verified_path_went_through() {
             root.pem().as_bytes(),
             crl.as_bytes(),
         )
-        .tls_secret("default", "gw-tls", &server.pem(), server.key_pem())
         // FailOpen: the leaf's own status is unknown (no CRL of the intermediate), and only
         // the intermediate's revocation can refuse it.
         .with(profile("chain", "partner-ca", "FailOpen"))
-        .edit("SslProfile", "chain", |p| {
-            p["spec"]["clientAuthConfiguration"]["revocationScope"] = json!("Chain")
-        })
-        .https_listener(
-            "default/chain",
-            port,
-            "chain.example",
-            Some("gw-tls"),
-            Some("chain"),
-            "echo",
-        )
-        .service("default", "echo", "127.0.0.1", backend.addr.port());
+        .chain_scope_listener(&server, port, backend.addr.port());
     let dir = tempfile::tempdir().expect("dir");
     m.write(dir.path());
     let _gw = Standalone::start(dir.path(), &[port]);

@@ -151,6 +151,23 @@ pub struct ClientVerification {
     pub exclusion_paths: Vec<String>,
 }
 
+impl ClientVerification {
+    /// Verification against `trust` alone: the chain, with no issuer-DN pin, no revocation
+    /// check and no exclusion path; each is a field to set on top.
+    pub fn trusting(trust: Vec<TrustBundleWire>) -> Self {
+        Self {
+            trust,
+            verify_issuer_dn: false,
+            revocation: Revocation::None,
+            revocation_chain: false,
+            crls: Vec::new(),
+            fetch_crl_distribution_points: false,
+            ocsp_responder: None,
+            exclusion_paths: Vec::new(),
+        }
+    }
+}
+
 /// A trust bundle as carried in the snapshot: its CA certificates, re-judged on load.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(try_from = "Vec<Der>", into = "Vec<Der>")]

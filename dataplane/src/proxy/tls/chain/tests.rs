@@ -20,16 +20,12 @@ fn verifier(
         .map(|b| Der(b.der))
         .collect();
     let v = ClientVerification {
-        trust: vec![TrustBundleWire(
-            TrustBundle::parse(pem.as_bytes()).expect("bundle"),
-        )],
-        verify_issuer_dn: false,
         revocation: Revocation::Crl(policy),
         revocation_chain: whole,
         crls,
-        fetch_crl_distribution_points: false,
-        ocsp_responder: None,
-        exclusion_paths: Vec::new(),
+        ..ClientVerification::trusting(vec![TrustBundleWire(
+            TrustBundle::parse(pem.as_bytes()).expect("bundle"),
+        )])
     };
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     ClientAuthVerifier::new(&ClientAuth::Required(v), false, &provider).expect("verifier")
