@@ -121,7 +121,7 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, facts: &mut Facts) -> 
     if let Some(https) = server.redirect_https_port {
         return redirect(&req, authority.host(), https);
     }
-    let route = match client_cert_gate(&server, &req, ctx, authority.host(), facts).await {
+    let route = match client_cert_gate(server, &req, ctx, authority.host(), facts).await {
         Ok(route) => route,
         Err(answer) => return answer.response(),
     };
@@ -130,12 +130,12 @@ async fn proxy(mut req: Request<Incoming>, ctx: &ConnCtx, facts: &mut Facts) -> 
 
 /// The virtual server for `host` on the connection's port: one that agrees with the SNI, and
 /// is not refused.
-fn select_server(
-    config: &CompiledSnapshot,
+fn select_server<'c>(
+    config: &'c CompiledSnapshot,
     ctx: &ConnCtx,
     host: &str,
     facts: &mut Facts,
-) -> Result<Arc<CompiledServer>, Answer> {
+) -> Result<&'c Arc<CompiledServer>, Answer> {
     let Some(port) = config.ports.get(&ctx.port) else {
         return Err(Answer::Text(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -153,7 +153,7 @@ fn select_server(
                 "421 Misdirected Request: the Host header does not match the TLS server name (SNI) of this connection",
             ));
         }
-        (_, Some(s)) => s.clone(),
+        (_, Some(s)) => s,
         (_, None) => {
             return Err(Answer::Text(
                 StatusCode::NOT_FOUND,

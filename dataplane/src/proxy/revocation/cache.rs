@@ -36,9 +36,18 @@ impl<K: Hash + Eq, V: Clone> Cache<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.get_until(key, now).map(|(value, _)| value)
+    }
+
+    /// [`Self::get`], with the time until which the answer is valid.
+    pub(crate) fn get_until<Q>(&mut self, key: &Q, now: i64) -> Option<(V, i64)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entry = self.entries.get_mut(key).filter(|e| now < e.until)?;
         entry.last_used = now;
-        Some(entry.value.clone())
+        Some((entry.value.clone(), entry.until))
     }
 
     /// Stores the answer for `key`, fetched at `now` and valid until `until`. A full cache first
@@ -95,6 +104,7 @@ mod tests {
         c.insert("a".into(), 1, 1_000, 100);
         assert_eq!(c.get("a", 100), Some(1));
         assert_eq!(c.get("a", 999), Some(1));
+        assert_eq!(c.get_until("a", 999), Some((1, 1_000)));
         assert_eq!(c.get("a", 1_000), None, "expired at `until`");
         assert_eq!(c.get("b", 100), None);
     }

@@ -22,7 +22,7 @@ const MAX_STAPLES: usize = 10_000;
 /// they expire, fetched through the revocation client's transport.
 pub struct Stapler {
     client: Arc<RevocationClient>,
-    cache: Mutex<Cache<CertId, (Vec<u8>, i64)>>,
+    cache: Mutex<Cache<CertId, Vec<u8>>>,
 }
 
 impl Stapler {
@@ -44,8 +44,8 @@ impl Stapler {
     ) -> Option<(Vec<u8>, i64)> {
         let id = CertId::new(cert, issuer);
         // A staple is served until a minute before it expires.
-        if let Some((der, until)) = self.lock().get(&id, now + 60) {
-            return Some((der, until));
+        if let Some(fresh) = self.lock().get_until(&id, now + 60) {
+            return Some(fresh);
         }
         let url = cert.ocsp_urls.first()?;
         let telemetry = self.client.telemetry();
@@ -65,7 +65,7 @@ impl Stapler {
             Ok(single) if single.status == CertStatus::Good => {
                 telemetry.ocsp_request("staple_good", elapsed);
                 let until = valid_until(single.next_update, now);
-                self.lock().insert(id, (bytes.to_vec(), until), until, now);
+                self.lock().insert(id, bytes.to_vec(), until, now);
                 Some((bytes.to_vec(), until))
             }
             _ => {
@@ -75,7 +75,7 @@ impl Stapler {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cache<CertId, (Vec<u8>, i64)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache<CertId, Vec<u8>>> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
