@@ -134,6 +134,14 @@ fn add_object(file: &Path, doc: Value, loaded: &mut Loaded) {
         ("discovery.k8s.io/v1", "EndpointSlice") => {
             push(file, doc, &mut inputs.endpoint_slices, errors)
         }
+        ("networking.k8s.io/v1", "Ingress") => push(file, doc, &mut inputs.ingresses, errors),
+        ("networking.k8s.io/v1", "IngressClass") => {
+            push(file, doc, &mut inputs.ingress_classes, errors)
+        }
+        (_, "Ingress" | "IngressClass") => errors.push(format!(
+            "{}: {kind} has apiVersion {api_version:?}, which Kubernetes 1.22 and later no longer serve; use networking.k8s.io/v1",
+            file.display()
+        )),
         (_, "SslProfile" | "Listener") => errors.push(format!(
             "{}: {kind} has apiVersion {api_version:?}; use portcullis.io/v1alpha1",
             file.display()

@@ -201,6 +201,54 @@ impl Manifests {
             .service("default", "echo", "127.0.0.1", backend_port)
     }
 
+    /// An IngressClass `name` of `controller`, the cluster's default when `default`.
+    pub fn ingress_class(self, name: &str, controller: &str, default: bool) -> Self {
+        let annotations = if default {
+            json!({"ingressclass.kubernetes.io/is-default-class": "true"})
+        } else {
+            json!({})
+        };
+        self.with(json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": name, "annotations": annotations},
+            "spec": {"controller": controller},
+        }))
+    }
+
+    /// An Ingress as ingress-nginx's documentation writes one: class `class`, host `host`
+    /// with path `/` (Prefix) to Service `service` port 80, in `spec.tls` with Secret `tls`
+    /// when given, and `annotations` (names without the `nginx.ingress.kubernetes.io/`
+    /// prefix).
+    pub fn ingress(
+        self,
+        name: &str,
+        class: &str,
+        host: &str,
+        tls: Option<&str>,
+        annotations: &[(&str, &str)],
+        service: &str,
+    ) -> Self {
+        let annotations: serde_json::Map<String, Value> = annotations
+            .iter()
+            .map(|(k, v)| (format!("nginx.ingress.kubernetes.io/{k}"), json!(v)))
+            .collect();
+        let mut doc = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+            "spec": {
+                "ingressClassName": class,
+                "rules": [{"host": host, "http": {"paths": [{
+                    "path": "/", "pathType": "Prefix",
+                    "backend": {"service": {"name": service, "port": {"number": 80}}},
+                }]}}],
+            },
+        });
+        if let Some(secret) = tls {
+            doc["spec"]["tls"] = json!([{"hosts": [host], "secretName": secret}]);
+        }
+        self.with(doc)
+    }
+
     /// The objects as one multi-document YAML stream.
     pub fn to_yaml(&self) -> String {
         self.docs

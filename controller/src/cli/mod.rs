@@ -43,15 +43,21 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions (SslProfile, Listener) as YAML.
     Crds,
-    /// Check manifests (SslProfile, Listener, Secret, Service, EndpointSlice) offline, with the
-    /// same rules the controller applies. Exit 0 when clean, 1 when anything would be refused.
+    /// Check manifests (SslProfile, Listener, Ingress, IngressClass, Secret, Service,
+    /// EndpointSlice) offline, with the same rules the controller applies: also what of
+    /// ingress-nginx's annotations does not carry over. Exit 0 when clean, 1 when anything
+    /// would be refused.
     Validate {
         /// Files or directories of YAML, as `kubectl apply -f` takes them.
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
         paths: Vec<PathBuf>,
+        /// Which Ingresses are served, and how.
+        #[command(flatten)]
+        ingress: IngressArgs,
     },
     /// Serve manifests without a cluster: read the YAML you would `kubectl apply`
-    /// (SslProfile, Listener, Secret, Service, EndpointSlice), serve it, and reload on change.
+    /// (SslProfile, Listener, Ingress, IngressClass, Secret, Service, EndpointSlice), serve it,
+    /// and reload on change.
     Run {
         /// Files or directories of YAML.
         #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
@@ -71,6 +77,9 @@ pub enum Command {
         /// What one client may hold.
         #[command(flatten)]
         limits: LimitArgs,
+        /// Which Ingresses are served, and how.
+        #[command(flatten)]
+        ingress: IngressArgs,
     },
     /// Run the controller in a cluster: watch SslProfiles, Listeners and what they reference,
     /// translate them, and write their status. Connects with the kubeconfig in KUBECONFIG or
@@ -142,6 +151,38 @@ pub enum Command {
     },
 }
 
+/// Which Ingresses Portcullis serves and how (`validate`, `run`, `controller`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct IngressArgs {
+    /// The `spec.controller` of the IngressClasses whose Ingresses Portcullis serves.
+    #[arg(long, default_value = crate::translate::INGRESS_CONTROLLER)]
+    pub ingress_controller: String,
+    /// Also serve Ingresses of class `nginx` (ingress-nginx's), for a migration host by host.
+    #[arg(long, env = "PORTCULLIS_SERVE_NGINX_CLASS")]
+    pub serve_nginx_class: bool,
+    /// The prefix of ingress-nginx's annotations (its `--annotations-prefix`).
+    #[arg(long, default_value = crate::translate::NGINX_ANNOTATION_PREFIX)]
+    pub annotations_prefix: String,
+    /// The port Ingress rules are served on over plain HTTP.
+    #[arg(long, default_value_t = 80, value_parser = clap::value_parser!(u16).range(1..))]
+    pub ingress_http_port: u16,
+    /// The port Ingress hosts in `spec.tls` are served on over HTTPS.
+    #[arg(long, default_value_t = 443, value_parser = clap::value_parser!(u16).range(1..))]
+    pub ingress_https_port: u16,
+}
+
+impl From<IngressArgs> for crate::translate::IngressOptions {
+    fn from(a: IngressArgs) -> Self {
+        Self {
+            controller: a.ingress_controller,
+            serve_nginx_class: a.serve_nginx_class,
+            annotation_prefix: a.annotations_prefix.trim_end_matches('/').to_owned(),
+            http_port: a.ingress_http_port,
+            https_port: a.ingress_https_port,
+        }
+    }
+}
+
 /// The gateway's defaults, explained where they are made (`dataplane::proxy::Limits`).
 const DEFAULT_LIMITS: ::dataplane::proxy::Limits = ::dataplane::proxy::Limits::DEFAULT;
 
@@ -205,7 +246,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::api::crds_yaml()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { paths } => validate::run(&paths),
+        Command::Validate { paths, ingress } => validate::run(&paths, ingress.into()),
         Command::InspectCa { file } => inspect_ca::run(&file),
         Command::Controller {
             field_manager,
@@ -277,6 +318,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             poll_ms,
             no_access_log,
             limits,
+            ingress,
         } => run::run(run::RunOptions {
             paths,
             bind,
@@ -284,6 +326,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             poll: std::time::Duration::from_millis(poll_ms),
             access_log: !no_access_log,
             limits: limits.into(),
+            ingress: ingress.into(),
         }),
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use dataplane::proxy::{Gateway, GatewayOptions};
 
 use crate::manifests;
-use crate::translate::{Severity, Translation, translate};
+use crate::translate::{IngressOptions, Severity, Translation, translate};
 
 /// Options of `portcullis run`.
 pub struct RunOptions {
@@ -29,6 +29,8 @@ pub struct RunOptions {
     pub access_log: bool,
     /// What one client may hold.
     pub limits: dataplane::proxy::Limits,
+    /// Which Ingresses are served, and how.
+    pub ingress: IngressOptions,
 }
 
 /// Runs until interrupted.
@@ -45,7 +47,7 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
         access_log: opts.access_log,
         limits: opts.limits.clone(),
     });
-    let (loaded, mut stamp) = load(&opts.paths);
+    let (loaded, mut stamp) = load(&opts.paths, &opts.ingress);
     let translation = loaded.translation;
     gateway
         .apply(&translation.snapshot)
@@ -92,7 +94,7 @@ async fn serve(opts: RunOptions) -> anyhow::Result<ExitCode> {
             continue;
         }
         stamp = now;
-        let (loaded, _) = load(&opts.paths);
+        let (loaded, _) = load(&opts.paths, &opts.ingress);
         if loaded.has_errors() {
             tracing::warn!(
                 "configuration change rejected (see errors above); the last good configuration keeps serving"
@@ -130,9 +132,10 @@ impl Loaded {
 }
 
 /// Reads, translates and prints every error and warning.
-fn load(paths: &[PathBuf]) -> (Loaded, Vec<(PathBuf, SystemTime, u64)>) {
+fn load(paths: &[PathBuf], ingress: &IngressOptions) -> (Loaded, Vec<(PathBuf, SystemTime, u64)>) {
     let stamp = fingerprint(paths);
-    let loaded = manifests::load(paths);
+    let mut loaded = manifests::load(paths);
+    loaded.inputs.ingress_options = ingress.clone();
     let translation = translate(&loaded.inputs, jiff::Timestamp::now());
     for e in &loaded.errors {
         tracing::error!("{e}");

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::manifests;
-use crate::translate::{Severity, translate};
+use crate::translate::{IngressOptions, Severity, translate};
 
 /// Prints each problem as `<Kind>/<namespace>/<name>: <field>: <message>`; exit 1 on any error.
-pub fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let loaded = manifests::load(paths);
+pub fn run(paths: &[PathBuf], ingress: IngressOptions) -> anyhow::Result<ExitCode> {
+    let mut loaded = manifests::load(paths);
+    loaded.inputs.ingress_options = ingress;
     let translation = translate(&loaded.inputs, jiff::Timestamp::now());
     for e in &loaded.errors {
         println!("{e}");
@@ -28,8 +29,20 @@ pub fn run(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
         }
     }
     let i = &loaded.inputs;
+    // Ingress counts only where there are any: most users of SslProfiles have none.
+    let ingresses = if i.ingresses.is_empty() && i.ingress_classes.is_empty() {
+        String::new()
+    } else {
+        let served = crate::translate::served_ingresses(i).count();
+        format!(
+            "{} Ingress(es) ({served} served, {} of other classes left alone), {} IngressClass(es), ",
+            i.ingresses.len(),
+            i.ingresses.len() - served,
+            i.ingress_classes.len()
+        )
+    };
     println!(
-        "checked {} file(s): {} SslProfile(s), {} Listener(s), {} Secret(s), {} Service(s), {} EndpointSlice(s): {errors} error(s), {warnings} warning(s)",
+        "checked {} file(s): {} SslProfile(s), {} Listener(s), {ingresses}{} Secret(s), {} Service(s), {} EndpointSlice(s): {errors} error(s), {warnings} warning(s)",
         loaded.files,
         i.ssl_profiles.len(),
         i.listeners.len(),

@@ -171,6 +171,7 @@ impl Stores {
             services: self.services.contents(),
             endpoint_slices: self.slices.contents(),
             malformed: malformed.iter().map(|(m, _)| m.clone()).collect(),
+            ..Inputs::default()
         };
         Ok((inputs, malformed))
     }

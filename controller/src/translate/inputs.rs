@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::ResourceExt;
 
 use crate::api::{Listener, SslProfile};
@@ -21,10 +22,50 @@ pub struct Inputs {
     pub services: Vec<Service>,
     /// EndpointSlices.
     pub endpoint_slices: Vec<EndpointSlice>,
+    /// Ingresses (of every class: translation picks those Portcullis serves).
+    pub ingresses: Vec<Ingress>,
+    /// IngressClasses.
+    pub ingress_classes: Vec<IngressClass>,
+    /// How Ingresses are read and served.
+    pub ingress_options: IngressOptions,
     /// SslProfiles and Listeners the API server holds but this version cannot read (a CRD
     /// newer than the controller, say). They are refused, never skipped: a Listener naming a
     /// malformed SslProfile refuses traffic.
     pub malformed: Vec<Malformed>,
+}
+
+/// How Ingresses are read and served: which classes, which annotation prefix, which ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IngressOptions {
+    /// The `spec.controller` of the IngressClasses Portcullis serves.
+    pub controller: String,
+    /// Also serve the class `nginx` (ingress-nginx's), so a migration can switch hosts by
+    /// moving them to Portcullis's Service, with no edit of the Ingress.
+    pub serve_nginx_class: bool,
+    /// The prefix of ingress-nginx's annotations (its `--annotations-prefix`).
+    pub annotation_prefix: String,
+    /// The port Ingress rules are served on over plain HTTP.
+    pub http_port: u16,
+    /// The port Ingress hosts in `spec.tls` are served on over HTTPS.
+    pub https_port: u16,
+}
+
+/// The controller name of Portcullis's IngressClasses.
+pub const INGRESS_CONTROLLER: &str = "portcullis.io/ingress-controller";
+
+/// ingress-nginx's default annotation prefix.
+pub const NGINX_ANNOTATION_PREFIX: &str = "nginx.ingress.kubernetes.io";
+
+impl Default for IngressOptions {
+    fn default() -> Self {
+        Self {
+            controller: INGRESS_CONTROLLER.to_owned(),
+            serve_nginx_class: false,
+            annotation_prefix: NGINX_ANNOTATION_PREFIX.to_owned(),
+            http_port: 80,
+            https_port: 443,
+        }
+    }
 }
 
 /// An object that did not parse, and why.

@@ -136,6 +136,8 @@ pub(crate) fn translate(
             routes
         },
         redirect_https_port,
+        subject_pattern: None,
+        certificate_error_page: None,
         refusal,
     }
 }

@@ -9,6 +9,7 @@ mod backend;
 mod diagnostic;
 #[cfg(test)]
 mod fixtures;
+mod ingress;
 mod inputs;
 mod listener;
 mod profile;
@@ -19,14 +20,16 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dataplane::config::{Port, Snapshot};
+use dataplane::config::{Port, Protocol, Snapshot, VirtualServer};
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
 use diagnostic::Reporter;
 pub use diagnostic::{ConditionKind, Diagnostic, ObjectRef, Severity};
 pub(crate) use inputs::namespace_of;
-pub use inputs::{Inputs, Malformed, slices_of};
+pub use inputs::{
+    INGRESS_CONTROLLER, IngressOptions, Inputs, Malformed, NGINX_ANNOTATION_PREFIX, slices_of,
+};
 use inputs::{Key, index};
 pub use profile::{MAX_CHAINS_PER_GATEWAY, MAX_CHAINS_PER_PROFILE};
 pub use reason::Reason;
@@ -117,36 +120,16 @@ pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
             continue;
         };
         let protocol = listener::protocol(l.spec.protocol);
-        let entry = ports.entry(port).or_insert_with(|| Port {
+        place(
+            &mut ports,
             port,
             protocol,
-            servers: Vec::new(),
-        });
-        if entry.protocol != protocol {
-            report.invalid("spec.port", Reason::PortConflict, format!("port {port} is already used with protocol {:?} by Listener {}; listeners share a port only with the same protocol", entry.protocol, entry.servers.first().map_or("?", |s| s.name.as_str())));
-            continue;
-        }
-        let taken: BTreeSet<&str> = entry
-            .servers
-            .iter()
-            .flat_map(|s| s.hostnames.iter().map(|h| h.as_str()))
-            .collect();
-        let catch_all_taken = entry.servers.iter().find(|s| s.hostnames.is_empty());
-        if let Some(h) = server.hostnames.iter().find(|h| taken.contains(h.as_str())) {
-            let owner = entry
-                .servers
-                .iter()
-                .find(|s| s.hostnames.contains(h))
-                .map_or("?", |s| s.name.as_str());
-            report.invalid("spec.hostnames", Reason::HostnameConflict, format!("hostname {h} on port {port} already belongs to Listener {owner}; give each listener on a port distinct hostnames"));
-            continue;
-        }
-        if let (true, Some(owner)) = (server.hostnames.is_empty(), catch_all_taken) {
-            report.invalid("spec.hostnames", Reason::HostnameConflict, format!("Listener {} already answers every hostname on port {port}; set spec.hostnames to share the port", owner.name));
-            continue;
-        }
-        entry.servers.push(server);
+            server,
+            ("spec.port", "spec.hostnames"),
+            &mut report,
+        );
     }
+    ingress::translate(inputs, &ctx, now, &mut ports, &mut diagnostics);
 
     Translation {
         snapshot: Snapshot {
@@ -155,6 +138,64 @@ pub fn translate(inputs: &Inputs, now: jiff::Timestamp) -> Translation {
         diagnostics,
         issuer_dns,
     }
+}
+
+/// Adds `server` to `port` unless the port serves another protocol or a server already there
+/// answers one of its hostnames (the one placed first, the older, keeps it); reports why not
+/// against `fields` (the port's field, the hostnames' field).
+pub(crate) fn place(
+    ports: &mut BTreeMap<u16, Port>,
+    port: u16,
+    protocol: Protocol,
+    server: VirtualServer,
+    fields: (&str, &str),
+    report: &mut Reporter<'_>,
+) -> bool {
+    let entry = ports.entry(port).or_insert_with(|| Port {
+        port,
+        protocol,
+        servers: Vec::new(),
+    });
+    if entry.protocol != protocol {
+        report.invalid(fields.0, Reason::PortConflict, format!("port {port} is already used with protocol {:?} by {}; servers share a port only with the same protocol", entry.protocol, entry.servers.first().map_or("?".to_owned(), |s| owner(&s.name))));
+        return false;
+    }
+    let taken: BTreeSet<&str> = entry
+        .servers
+        .iter()
+        .flat_map(|s| s.hostnames.iter().map(|h| h.as_str()))
+        .collect();
+    if let Some(h) = server.hostnames.iter().find(|h| taken.contains(h.as_str())) {
+        let holder = entry
+            .servers
+            .iter()
+            .find(|s| s.hostnames.contains(h))
+            .map_or("?".to_owned(), |s| owner(&s.name));
+        report.invalid(fields.1, Reason::HostnameConflict, format!("hostname {h} on port {port} already belongs to {holder}; give each server on a port distinct hostnames"));
+        return false;
+    }
+    let catch_all = entry.servers.iter().find(|s| s.hostnames.is_empty());
+    if let (true, Some(holder)) = (server.hostnames.is_empty(), catch_all) {
+        report.invalid(fields.1, Reason::HostnameConflict, format!("{} already answers every hostname on port {port}; name the hostnames to share the port", owner(&holder.name)));
+        return false;
+    }
+    entry.servers.push(server);
+    true
+}
+
+/// Who owns a virtual server, for messages: a Listener or the Ingresses of a host.
+fn owner(server: &str) -> String {
+    match server.strip_prefix(ingress::SERVER_PREFIX) {
+        Some(host) => format!("the Ingresses of host {host}"),
+        None => format!("Listener {server}"),
+    }
+}
+
+/// The Ingresses of `inputs` that Portcullis serves (by class).
+pub fn served_ingresses(
+    inputs: &Inputs,
+) -> impl Iterator<Item = &k8s_openapi::api::networking::v1::Ingress> {
+    ingress::served(inputs)
 }
 
 fn object(kind: &'static str, key: &Key) -> ObjectRef {

@@ -233,6 +233,7 @@ fn client_auth(
         ocsp_responder: c.ocsp_responder_url.clone(),
         fetch_crl_distribution_points: c.fetch_crl_distribution_points,
         exclusion_paths,
+        max_intermediates: None,
     };
     let auth = match c.mode {
         ClientAuthMode::Required => ClientAuth::Required(verification),

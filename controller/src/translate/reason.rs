@@ -6,6 +6,12 @@
 /// Why translation refused or warns about (part of) an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
+    /// An ingress-nginx annotation Portcullis does not carry out; nothing it guards is lost.
+    AnnotationIgnored,
+    /// Ingresses for one host ask for different client-certificate authentication.
+    AuthTlsConflict,
+    /// An Ingress asks for client certificates on a host it serves without TLS.
+    AuthTlsWithoutTls,
     /// A rule names a Service that does not exist.
     BackendNotFound,
     /// A rule names a port the Service does not have.
@@ -30,6 +36,8 @@ pub enum Reason {
     CertificateHostnameMismatch,
     /// A rule requires a client certificate its Listener never asks for.
     ClientCertificateNotRequested,
+    /// Portcullis serves a setting otherwise than ingress-nginx did (more strictly, or as near as it can).
+    DiffersFromIngressNginx,
     /// Two header rules set the same header.
     DuplicateHeader,
     /// All SslProfiles together trust too many chains.
@@ -38,6 +46,10 @@ pub enum Reason {
     HostNotInListener,
     /// Two Listeners on a port claim the same hostname.
     HostnameConflict,
+    /// A path of a host is already served by an older Ingress.
+    IngressPathConflict,
+    /// An ingress-nginx annotation has a value that cannot be used.
+    InvalidAnnotation,
     /// The client authentication settings contradict each other.
     InvalidClientAuth,
     /// An exclusion path is not in canonical form or can never match.
@@ -48,6 +60,8 @@ pub enum Reason {
     InvalidHeaderValue,
     /// A hostname is not valid.
     InvalidHostname,
+    /// An Ingress backend cannot be served (a resource backend, no Service).
+    InvalidIngressBackend,
     /// A rule path is not in canonical form or can never match.
     InvalidPath,
     /// A port is out of range or reserved.
@@ -84,13 +98,20 @@ pub enum Reason {
     SslProfileNotFound,
     /// A plain HTTP Listener has TLS settings.
     TlsOnPlainListener,
+    /// Ingresses for one host name different TLS Secrets; the oldest's is served.
+    TlsSecretConflict,
     /// An SslProfile trusts too many chains.
     TooManyChains,
+    /// An ingress-nginx annotation that restricts access, which Portcullis cannot carry out.
+    UnsupportedSecurityAnnotation,
 }
 
 impl Reason {
     /// Every reason.
-    pub const ALL: [Self; 40] = [
+    pub const ALL: [Self; 49] = [
+        Self::AnnotationIgnored,
+        Self::AuthTlsConflict,
+        Self::AuthTlsWithoutTls,
         Self::BackendNotFound,
         Self::BackendPortNotFound,
         Self::BackendTrustMissing,
@@ -103,15 +124,19 @@ impl Reason {
         Self::CRLMissingForCA,
         Self::CertificateHostnameMismatch,
         Self::ClientCertificateNotRequested,
+        Self::DiffersFromIngressNginx,
         Self::DuplicateHeader,
         Self::GatewayChainLimitExceeded,
         Self::HostNotInListener,
         Self::HostnameConflict,
+        Self::IngressPathConflict,
+        Self::InvalidAnnotation,
         Self::InvalidClientAuth,
         Self::InvalidExclusionPath,
         Self::InvalidHeaderName,
         Self::InvalidHeaderValue,
         Self::InvalidHostname,
+        Self::InvalidIngressBackend,
         Self::InvalidPath,
         Self::InvalidPort,
         Self::InvalidRedirect,
@@ -130,12 +155,17 @@ impl Reason {
         Self::SecretNotFound,
         Self::SslProfileNotFound,
         Self::TlsOnPlainListener,
+        Self::TlsSecretConflict,
         Self::TooManyChains,
+        Self::UnsupportedSecurityAnnotation,
     ];
 
     /// The reason as status, events and metrics spell it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AnnotationIgnored => "AnnotationIgnored",
+            Self::AuthTlsConflict => "AuthTlsConflict",
+            Self::AuthTlsWithoutTls => "AuthTlsWithoutTls",
             Self::BackendNotFound => "BackendNotFound",
             Self::BackendPortNotFound => "BackendPortNotFound",
             Self::BackendTrustMissing => "BackendTrustMissing",
@@ -148,15 +178,19 @@ impl Reason {
             Self::CRLMissingForCA => "CRLMissingForCA",
             Self::CertificateHostnameMismatch => "CertificateHostnameMismatch",
             Self::ClientCertificateNotRequested => "ClientCertificateNotRequested",
+            Self::DiffersFromIngressNginx => "DiffersFromIngressNginx",
             Self::DuplicateHeader => "DuplicateHeader",
             Self::GatewayChainLimitExceeded => "GatewayChainLimitExceeded",
             Self::HostNotInListener => "HostNotInListener",
             Self::HostnameConflict => "HostnameConflict",
+            Self::IngressPathConflict => "IngressPathConflict",
+            Self::InvalidAnnotation => "InvalidAnnotation",
             Self::InvalidClientAuth => "InvalidClientAuth",
             Self::InvalidExclusionPath => "InvalidExclusionPath",
             Self::InvalidHeaderName => "InvalidHeaderName",
             Self::InvalidHeaderValue => "InvalidHeaderValue",
             Self::InvalidHostname => "InvalidHostname",
+            Self::InvalidIngressBackend => "InvalidIngressBackend",
             Self::InvalidPath => "InvalidPath",
             Self::InvalidPort => "InvalidPort",
             Self::InvalidRedirect => "InvalidRedirect",
@@ -175,7 +209,9 @@ impl Reason {
             Self::SecretNotFound => "SecretNotFound",
             Self::SslProfileNotFound => "SslProfileNotFound",
             Self::TlsOnPlainListener => "TlsOnPlainListener",
+            Self::TlsSecretConflict => "TlsSecretConflict",
             Self::TooManyChains => "TooManyChains",
+            Self::UnsupportedSecurityAnnotation => "UnsupportedSecurityAnnotation",
         }
     }
 }

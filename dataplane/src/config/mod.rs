@@ -64,6 +64,15 @@ pub struct VirtualServer {
     /// Plain HTTP only: redirect every request to HTTPS on this port instead of routing.
     #[serde(default)]
     pub redirect_https_port: Option<u16>,
+    /// A regular expression the client certificate's subject must match, or the request gets
+    /// 403 (ingress-nginx's `auth-tls-match-cn`). The subject is read as nginx's
+    /// `$ssl_client_s_dn` (OpenSSL's RFC 2253 rendering); without a certificate it is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_pattern: Option<String>,
+    /// Where a request whose client certificate is missing or refused is redirected (302)
+    /// instead of answered 400 (ingress-nginx's `auth-tls-error-page`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_error_page: Option<String>,
     /// Set when the Listener's configuration is invalid: the dataplane refuses its traffic
     /// rather than serve it with less protection than asked for (fail closed).
     pub refusal: Option<Refusal>,
@@ -122,6 +131,10 @@ pub enum ClientAuth {
     Optional(ClientVerification),
     /// A certificate is requested and never refused; the backend is told the verdict.
     Passthrough(Option<ClientVerification>),
+    /// A certificate is requested; one that chains to no trusted CA is admitted with its
+    /// `FAILED` verdict for the backend to judge, any other failure (expired, revoked, too
+    /// long a chain) is refused, as nginx's `ssl_verify_client optional_no_ca` does.
+    OptionalNoCa(ClientVerification),
 }
 
 /// How a client certificate is judged.
@@ -149,6 +162,10 @@ pub struct ClientVerification {
     pub ocsp_responder: Option<String>,
     /// Canonical path prefixes that need no client certificate (matched case-sensitively).
     pub exclusion_paths: Vec<String>,
+    /// Most CA certificates allowed between the client's certificate and the trusted root on
+    /// the verified path (nginx's `ssl_verify_depth`); `None` leaves webpki's own limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_intermediates: Option<u8>,
 }
 
 impl ClientVerification {
@@ -164,6 +181,7 @@ impl ClientVerification {
             fetch_crl_distribution_points: false,
             ocsp_responder: None,
             exclusion_paths: Vec::new(),
+            max_intermediates: None,
         }
     }
 }
@@ -235,6 +253,10 @@ pub enum HeaderPreset {
     ArrClientCert,
     /// ingress-nginx `ssl-client-*`.
     NginxSslClient,
+    /// ingress-nginx `ssl-client-verify`, `ssl-client-subject-dn` and `ssl-client-issuer-dn`
+    /// without `ssl-client-cert`: what it sends unless `auth-tls-pass-certificate-to-upstream`
+    /// is set.
+    NginxSslClientNoCert,
     /// Envoy `x-forwarded-client-cert`.
     EnvoyXfcc,
     /// RFC 9440 `Client-Cert` and `Client-Cert-Chain`.
@@ -294,4 +316,16 @@ pub struct HeaderRule {
     pub name: String,
     /// The value with server variables.
     pub value: HeaderTemplate,
+}
+
+/// Most memory one compiled subject pattern may take: a pattern is configuration, not input,
+/// but a typo such as `CN=.{1000}{1000}` must not take the dataplane's memory.
+const SUBJECT_PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// Compiles a subject pattern as nginx's `!~` applies it: case-sensitive, matching anywhere in
+/// the subject unless anchored.
+pub fn subject_pattern(pattern: &str) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(SUBJECT_PATTERN_SIZE_LIMIT)
+        .build()
 }

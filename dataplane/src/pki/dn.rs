@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+mod openssl;
+
 use x509_parser::der_parser::asn1_rs::Any;
 use x509_parser::x509::X509Name;
 
@@ -33,6 +35,13 @@ impl DistinguishedName {
     /// The RFC 4514 string, most specific RDN first (`CN=Issuing CA,O=Example,C=US`).
     pub fn as_str(&self) -> &str {
         &self.text
+    }
+
+    /// The name as OpenSSL prints it with `XN_FLAG_RFC2253` (nginx's `$ssl_client_s_dn`), see
+    /// [`openssl`]; empty if the DER no longer parses (it parsed when captured).
+    pub fn openssl(&self) -> String {
+        use x509_parser::prelude::FromDer;
+        X509Name::from_der(&self.der).map_or_else(|_| String::new(), |(_, n)| openssl::rfc2253(&n))
     }
 }
 
@@ -106,6 +115,12 @@ fn escape(value: &str) -> String {
 }
 
 fn hex_der(value: &Any<'_>) -> String {
+    let hex: String = der_of(value).iter().map(|b| format!("{b:02x}")).collect();
+    format!("#{hex}")
+}
+
+/// The DER encoding of a value: its tag, its length and its content.
+fn der_of(value: &Any<'_>) -> Vec<u8> {
     let data = value.data;
     let mut der = vec![value.tag().0 as u8];
     if data.len() < 0x80 {
@@ -117,8 +132,7 @@ fn hex_der(value: &Any<'_>) -> String {
         der.extend_from_slice(&len[skip..]);
     }
     der.extend_from_slice(data);
-    let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
-    format!("#{hex}")
+    der
 }
 
 #[cfg(test)]

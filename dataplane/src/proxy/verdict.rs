@@ -106,6 +106,9 @@ impl Reason {
             E::CertExpired { .. } | E::InvalidCertValidity => Self::Expired,
             E::CertNotValidYet { .. } => Self::NotYetValid,
             E::UnknownIssuer => Self::UnknownCa,
+            // Only the depth limit (`max_intermediates`) ends a search this way: webpki's own
+            // limit of six CAs is far above any real chain.
+            E::MaximumPathDepthExceeded => Self::ChainTooLong,
             #[allow(deprecated)]
             E::RequiredEkuNotFound => Self::WrongPurpose,
             E::RequiredEkuNotFoundContext(_) => Self::WrongPurpose,

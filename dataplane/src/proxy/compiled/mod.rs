@@ -74,6 +74,10 @@ pub struct CompiledServer {
     pub(super) any_route_requires_certificate: bool,
     /// Redirect every request to HTTPS on this port (plain HTTP listeners).
     pub redirect_https_port: Option<u16>,
+    /// The pattern a client certificate's subject must match (else 403).
+    pub subject_pattern: Option<regex::Regex>,
+    /// Where a refused or missing certificate is redirected (302) instead of answered 400.
+    pub certificate_error_page: Option<http::HeaderValue>,
     /// Set when the server refuses all traffic.
     pub refusal: Option<Refusal>,
 }
@@ -87,6 +91,9 @@ pub enum CertGate {
     Optional,
     /// A valid certificate is required.
     Required,
+    /// A presented certificate must be valid but for chaining to a trusted CA; none is fine
+    /// (nginx's `optional_no_ca`).
+    OptionalNoCa,
 }
 
 /// A route ready to match.
@@ -279,11 +286,24 @@ fn compile_server(
         gate: match auth {
             ClientAuth::Required(_) => CertGate::Required,
             ClientAuth::Optional(_) => CertGate::Optional,
-            _ => CertGate::Open,
+            ClientAuth::OptionalNoCa(_) => CertGate::OptionalNoCa,
+            ClientAuth::Off | ClientAuth::Passthrough(_) => CertGate::Open,
         },
         exclusion_paths,
         routes,
         redirect_https_port: s.redirect_https_port,
+        subject_pattern: s
+            .subject_pattern
+            .as_deref()
+            .map(crate::config::subject_pattern)
+            .transpose()
+            .map_err(|e| err(format!("subject pattern: {e}")))?,
+        certificate_error_page: s
+            .certificate_error_page
+            .as_deref()
+            .map(http::HeaderValue::from_str)
+            .transpose()
+            .map_err(|e| err(format!("certificate error page: {e}")))?,
         refusal: s.refusal.clone(),
     })
 }

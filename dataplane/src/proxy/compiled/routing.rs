@@ -36,10 +36,16 @@ impl CompiledPort {
 
 impl CompiledServer {
     /// Why a request with this verdict is refused under the server's gate, outside exclusion
-    /// paths: a refused certificate under Optional or Required, a missing one under Required.
+    /// paths: a refused certificate under Optional or Required, a missing one under Required,
+    /// and under OptionalNoCa a refused one but for an untrusted issuer (nginx lets exactly
+    /// those through: `ngx_ssl_verify_error_optional`).
     pub fn refusal_of(&self, verdict: &Verdict) -> Option<Reason> {
         match (verdict, self.gate) {
-            (Verdict::Failed(r), CertGate::Optional | CertGate::Required) => Some(*r),
+            (Verdict::Failed(Reason::UnknownCa), CertGate::OptionalNoCa) => None,
+            (
+                Verdict::Failed(r),
+                CertGate::Optional | CertGate::Required | CertGate::OptionalNoCa,
+            ) => Some(*r),
             (Verdict::None, CertGate::Required) => Some(Reason::NoCertificate),
             _ => None,
         }
@@ -182,6 +188,8 @@ mod tests {
             any_route_requires_certificate: routes.iter().any(|r| r.require_client_certificate),
             routes,
             redirect_https_port: None,
+            subject_pattern: None,
+            certificate_error_page: None,
             refusal: None,
         }
     }
@@ -268,6 +276,19 @@ mod tests {
             (CertGate::Optional, &failed, Some(Reason::Expired)),
             (CertGate::Open, &failed, None),
             (CertGate::Open, &Verdict::None, None),
+            // nginx's optional_no_ca: an untrusted issuer passes, every other failure not.
+            (CertGate::OptionalNoCa, &Verdict::None, None),
+            (CertGate::OptionalNoCa, &failed, Some(Reason::Expired)),
+            (
+                CertGate::OptionalNoCa,
+                &Verdict::Failed(Reason::UnknownCa),
+                None,
+            ),
+            (
+                CertGate::OptionalNoCa,
+                &Verdict::Failed(Reason::ChainTooLong),
+                Some(Reason::ChainTooLong),
+            ),
         ] {
             s.gate = gate;
             assert_eq!(s.refusal_of(verdict), refused, "{gate:?} {verdict:?}");

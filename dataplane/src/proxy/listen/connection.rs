@@ -19,7 +19,7 @@ use super::limits::{HttpServers, Limits};
 use super::tcp::tcp_proxy;
 use super::{Closure, HandshakeFailure};
 use crate::config::Protocol;
-use crate::proxy::compiled::{CertGate, CompiledPort};
+use crate::proxy::compiled::CompiledPort;
 use crate::proxy::request::handle;
 use crate::proxy::session::{ClientCertificate, ConnCtx, TlsInfo, TrackedIo};
 use crate::proxy::telemetry::AccessLogEntry;
@@ -45,7 +45,7 @@ pub(super) async fn connection(
     if port_cfg.protocol == Protocol::Tls {
         // The handshake already refused chain and CRL failures; OCSP is only known now.
         let server = info.server.clone();
-        if let (true, Verdict::Failed(r)) = (server.gate != CertGate::Open, &info.verdict) {
+        if let Some(r) = server.refusal_of(&info.verdict) {
             let mut line = AccessLogEntry::new(peer.ip());
             line.listener = Some(&server.name);
             line.ssl_client_verify = Some(info.verdict.to_string());

@@ -35,12 +35,16 @@ pub fn set(
             (HeaderPreset::ArrClientCert, Some(c)) => {
                 put("x-arr-clientcert", STANDARD.encode(c.info.der()))
             }
-            (HeaderPreset::NginxSslClient, c) => {
+            // As ingress-nginx sets them: nginx's `$ssl_client_verify`, `$ssl_client_s_dn`,
+            // `$ssl_client_i_dn` (OpenSSL's rendering) and `$ssl_client_escaped_cert`.
+            (HeaderPreset::NginxSslClient | HeaderPreset::NginxSslClientNoCert, c) => {
                 put("ssl-client-verify", verdict.to_string());
                 if let Some(c) = c {
-                    put("ssl-client-cert", url_encode(&c.pem()));
-                    put("ssl-client-subject-dn", c.info.subject.to_string());
-                    put("ssl-client-issuer-dn", c.info.issuer.to_string());
+                    if *preset == HeaderPreset::NginxSslClient {
+                        put("ssl-client-cert", url_encode(&c.pem()));
+                    }
+                    put("ssl-client-subject-dn", c.info.subject.openssl());
+                    put("ssl-client-issuer-dn", c.info.issuer.openssl());
                 }
             }
             (HeaderPreset::EnvoyXfcc, Some(c)) => {

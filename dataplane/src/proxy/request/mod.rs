@@ -1,6 +1,7 @@
 //! One HTTP request through the gateway, in the order the checks apply:
 //! one host and canonical target (400, [`target`]) → SNI/Host agreement (421) → listener
-//! refused (503) → client certificate gate (400, except on exclusion paths) → route (404) →
+//! refused (503) → client certificate gate (400 or the error page's 302, except on exclusion
+//! paths) → certificate subject pattern (403) → route (404) →
 //! the certificate requirement of the rules (400) → drop aliasable header names, strip identity
 //! and routing headers, set the gateway's ([`headers`], [`identity`]) → backend (502/503/504)
 //! → access log.
@@ -209,7 +210,27 @@ async fn client_cert_gate<'s>(
     {
         // Logged as the refusal it is (`FAILED:no client certificate presented`), not `NONE`.
         facts.verdict = Verdict::Failed(reason);
-        return Err(Answer::CertificateRefused(reason));
+        return Err(Answer::certificate(server, reason));
+    }
+    if let Some(pattern) = &server.subject_pattern {
+        // nginx's `$ssl_client_s_dn`: empty without a certificate, so a pattern that needs
+        // one refuses a client that sent none.
+        let subject = ctx
+            .tls
+            .as_ref()
+            .and_then(|t| t.cert.as_ref())
+            .map(|c| c.info.subject.openssl())
+            .unwrap_or_default();
+        if !pattern.is_match(&subject) {
+            facts.error = Some(format!(
+                "client certificate subject {subject:?} does not match {}",
+                pattern.as_str()
+            ));
+            return Err(Answer::Text(
+                StatusCode::FORBIDDEN,
+                "403 Forbidden: client certificate unauthorized",
+            ));
+        }
     }
     let Some(route) = server.route(host, path) else {
         return Err(Answer::Text(
@@ -229,7 +250,7 @@ async fn client_cert_gate<'s>(
         && server.requires_certificate(host, path)
     {
         facts.verdict = Verdict::Failed(reason);
-        return Err(Answer::CertificateRefused(reason));
+        return Err(Answer::certificate(server, reason));
     }
     Ok(route)
 }

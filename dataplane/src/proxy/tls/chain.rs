@@ -227,7 +227,8 @@ pub(super) fn chain_check(
     provider: &Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<ChainCheck, rustls::Error> {
     let bundles: Vec<&crate::pki::TrustBundle> = v.trust.iter().map(|b| &b.0).collect();
-    let judge = Judge::new(&bundles, provider)?;
+    let mut judge = Judge::new(&bundles, provider)?;
+    judge.max_intermediates = v.max_intermediates.map(usize::from);
     let issuer_dns = v.verify_issuer_dn.then(|| {
         v.trust
             .iter()

@@ -39,6 +39,8 @@ pub(super) enum Mode {
     Required,
     Optional,
     Passthrough,
+    /// Requested and judged; only the HTTP layer's gate differs from Optional.
+    OptionalNoCa,
 }
 
 impl ClientAuthVerifier {
@@ -53,6 +55,7 @@ impl ClientAuthVerifier {
             ClientAuth::Required(v) => (Mode::Required, Some(v)),
             ClientAuth::Optional(v) => (Mode::Optional, Some(v)),
             ClientAuth::Passthrough(v) => (Mode::Passthrough, v.as_ref()),
+            ClientAuth::OptionalNoCa(v) => (Mode::OptionalNoCa, Some(v)),
         };
         let chain = verification.map(|v| chain_check(v, provider)).transpose()?;
         Ok(Self {

@@ -29,6 +29,9 @@ pub(super) struct Judge {
     /// The bundles' intermediates, so that clients sending only their leaf still chain.
     intermediates: Vec<CertificateDer<'static>>,
     algorithms: Vec<Remembered>,
+    /// Most CA certificates between leaf and root on an acceptable path (nginx's
+    /// `ssl_verify_depth`); webpki looks on for a shorter path past a longer one.
+    pub(super) max_intermediates: Option<usize>,
 }
 
 /// A path webpki verified: the certificates above the leaf, the leaf's issuer first, ending
@@ -87,6 +90,7 @@ impl Judge {
             anchor_cas,
             intermediates,
             algorithms,
+            max_intermediates: None,
         })
     }
 
@@ -106,6 +110,14 @@ impl Judge {
             .iter()
             .map(|a| a as &dyn SignatureVerificationAlgorithm)
             .collect();
+        // A path longer than the depth allows is one more dead end for webpki's search
+        // (not fatal), so a shorter path through other intermediates is still found.
+        let within_depth = |path: &webpki::VerifiedPath<'_>| match self.max_intermediates {
+            Some(max) if path.intermediate_certificates().count() > max => {
+                Err(webpki::Error::MaximumPathDepthExceeded)
+            }
+            _ => Ok(()),
+        };
         let path = cert.verify_for_usage(
             &algorithms,
             &self.anchors,
@@ -113,7 +125,7 @@ impl Judge {
             now,
             webpki::KeyUsage::client_auth(),
             None,
-            None,
+            Some(&within_depth),
         )?;
         let anchor = self
             .anchors

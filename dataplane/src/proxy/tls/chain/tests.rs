@@ -197,3 +197,45 @@ fn the_checked_certificates_are_those_of_the_verified_path() {
         )
     );
 }
+
+#[test]
+fn the_depth_limit_counts_the_cas_between_leaf_and_root_as_openssl_does() {
+    // `openssl verify -verify_depth N` (nginx's ssl_verify_depth): N intermediates at most;
+    // the root and the leaf do not count.
+    let root = Ca::root("Root");
+    let one = root.intermediate("One");
+    let two = one.intermediate("Two");
+    let pem: String = [&root, &one, &two].iter().map(|c| c.pem()).collect();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let with_depth = |depth: Option<u8>| {
+        let v = ClientVerification {
+            max_intermediates: depth,
+            ..ClientVerification::trusting(vec![TrustBundleWire(
+                TrustBundle::parse(pem.as_bytes()).expect("bundle"),
+            )])
+        };
+        ClientAuthVerifier::new(&ClientAuth::Required(v), false, &provider).expect("verifier")
+    };
+    let clients = [root.client("zero"), one.client("one"), two.client("two")];
+    let too_long = Verdict::Failed(Reason::ChainTooLong);
+    for (depth, expected) in [
+        (
+            Some(0),
+            [Verdict::Success, too_long.clone(), too_long.clone()],
+        ),
+        (
+            Some(1),
+            [Verdict::Success, Verdict::Success, too_long.clone()],
+        ),
+        (
+            Some(2),
+            [Verdict::Success, Verdict::Success, Verdict::Success],
+        ),
+        (None, [Verdict::Success, Verdict::Success, Verdict::Success]),
+    ] {
+        let v = with_depth(depth);
+        for (client, want) in clients.iter().zip(&expected) {
+            assert_eq!(&verdict(&v, client), want, "depth {depth:?}");
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! The Ingresses of the auth-tls test, as ingress-nginx's documentation writes them, and the
+//! clients that ask them: valid, expired, other-CA, revoked, and one two CAs deep.
+
+use std::path::PathBuf;
+
+use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::gateway::{Standalone, free_port};
+use portcullis_tests::manifests::Manifests;
+use portcullis_tests::pki::rcgen::{DnType, DnValue};
+use portcullis_tests::pki::{Ca, Leaf};
+
+/// `portcullis run` serving the Ingresses, and the clients.
+pub struct World {
+    pub valid: Leaf,
+    pub expired: Leaf,
+    pub revoked: Leaf,
+    pub stranger: Leaf,
+    pub deep: Leaf,
+    /// The root of the server certificates, as a PEM file.
+    pub root_pem: PathBuf,
+    /// The manifests' directory.
+    pub dir: tempfile::TempDir,
+    pub http: u16,
+    pub https: u16,
+    pub gw: Standalone,
+    _backend: EchoBackend,
+}
+
+impl World {
+    /// Writes the manifests and starts `portcullis run` on them.
+    pub fn start() -> Self {
+        let root = Ca::root("Devices Root");
+        let int = root.intermediate("Devices Issuing");
+        let deeper = int.intermediate("Devices Sub-Issuing");
+        let other_root = Ca::root("Other Root");
+        let other = other_root.intermediate("Other Issuing");
+        let valid = int.client_with("valid", |p| {
+            p.distinguished_name
+                .push(DnType::OrganizationName, "Devices, Inc.");
+            p.distinguished_name.push(
+                DnType::CustomDnType(vec![1, 2, 840, 113_549, 1, 9, 1]),
+                DnValue::Ia5String("ops@devices.example".try_into().expect("ia5")),
+            );
+        });
+        let expired = int.client_valid("expired", -30, -1);
+        let revoked = int.client("revoked");
+        let stranger = other.client("valid");
+        let deep = deeper.client("deep");
+        // ingress-nginx's ca.crl goes to nginx's ssl_crl, which checks every certificate of the
+        // chain (CRL_CHECK_ALL): one CRL from each CA.
+        let crls = format!(
+            "{}{}",
+            int.crl(&[&revoked], 0, 7),
+            root.crl_of_cas(&[], 0, 7)
+        );
+        let server_root = Ca::root("Server Root");
+        let hosts = [
+            "on.example",
+            "off.example",
+            "optional.example",
+            "noca.example",
+            "errpage.example",
+            "cn.example",
+            "cn-other.example",
+            "cn-optional.example",
+            "depth1.example",
+            "depth2.example",
+            "other-class.example",
+            "conflict.example",
+            "plain.example",
+        ];
+        let server = server_root.server(&hosts);
+        let backend = EchoBackend::start();
+        let (http, https) = (free_port(), free_port());
+        let chain = format!("{}{}", root.pem(), int.pem());
+        let deep_chain = format!("{}{}{}", root.pem(), int.pem(), deeper.pem());
+        let mut m = Manifests::new()
+            .ingress_class("portcullis", "portcullis.io/ingress-controller", false)
+            .ingress_class("other", "example.com/other-controller", false)
+            .ca_secret_with_crl("default", "devices-ca", chain.as_bytes(), crls.as_bytes())
+            .ca_secret("default", "deep-ca", deep_chain.as_bytes())
+            .ca_secret(
+                "default",
+                "other-ca",
+                format!("{}{}", other_root.pem(), other.pem()).as_bytes(),
+            )
+            .tls_secret("default", "site-tls", &server.pem(), server.key_pem())
+            .service("default", "echo", "127.0.0.1", backend.addr.port());
+        let secret = ("auth-tls-secret", "default/devices-ca");
+        let ingresses: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            (
+                "on.example",
+                vec![
+                    secret,
+                    ("auth-tls-verify-client", "on"),
+                    ("auth-tls-pass-certificate-to-upstream", "true"),
+                ],
+            ),
+            (
+                "off.example",
+                vec![secret, ("auth-tls-verify-client", "off")],
+            ),
+            (
+                "optional.example",
+                vec![secret, ("auth-tls-verify-client", "optional")],
+            ),
+            (
+                "noca.example",
+                vec![secret, ("auth-tls-verify-client", "optional_no_ca")],
+            ),
+            (
+                "errpage.example",
+                vec![
+                    secret,
+                    ("auth-tls-error-page", "https://errors.example/cert"),
+                ],
+            ),
+            (
+                "cn.example",
+                vec![secret, ("auth-tls-match-cn", "CN=valid")],
+            ),
+            (
+                "cn-other.example",
+                vec![secret, ("auth-tls-match-cn", "CN=(nobody|someone)")],
+            ),
+            (
+                "cn-optional.example",
+                vec![
+                    secret,
+                    ("auth-tls-verify-client", "optional"),
+                    ("auth-tls-match-cn", "CN=valid"),
+                ],
+            ),
+            (
+                "depth1.example",
+                vec![("auth-tls-secret", "default/deep-ca")],
+            ),
+            (
+                "depth2.example",
+                vec![
+                    ("auth-tls-secret", "default/deep-ca"),
+                    ("auth-tls-verify-depth", "2"),
+                ],
+            ),
+            ("plain.example", vec![]),
+        ];
+        for (host, annotations) in &ingresses {
+            m = m.ingress(
+                host,
+                "portcullis",
+                host,
+                Some("site-tls"),
+                annotations,
+                "echo",
+            );
+        }
+        m = m
+            .ingress(
+                "other-class",
+                "other",
+                "other-class.example",
+                Some("site-tls"),
+                &[],
+                "echo",
+            )
+            .ingress(
+                "conflict-a",
+                "portcullis",
+                "conflict.example",
+                Some("site-tls"),
+                &[secret],
+                "echo",
+            )
+            .ingress(
+                "conflict-b",
+                "portcullis",
+                "conflict.example",
+                Some("site-tls"),
+                &[("auth-tls-secret", "default/other-ca")],
+                "echo",
+            );
+        let dir = tempfile::tempdir().expect("dir");
+        m.write(dir.path());
+        let root_pem = dir.path().join("server-root.pem");
+        std::fs::write(&root_pem, server_root.pem()).expect("root");
+        let ports = [
+            format!("--ingress-http-port={http}"),
+            format!("--ingress-https-port={https}"),
+        ];
+        let gw = Standalone::start_with(
+            dir.path(),
+            &[http, https],
+            &[ports[0].as_str(), ports[1].as_str()],
+        );
+        Self {
+            valid,
+            expired,
+            revoked,
+            stranger,
+            deep,
+            root_pem,
+            dir,
+            http,
+            https,
+            gw,
+            _backend: backend,
+        }
+    }
+}
