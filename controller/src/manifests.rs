@@ -7,6 +7,8 @@ use kube::CustomResourceExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use k8s_openapi::api::networking::v1::{IngressClass, IngressClassSpec};
+
 use crate::api::{Listener, SslProfile};
 use crate::translate::Inputs;
 
@@ -35,6 +37,25 @@ pub fn load(paths: &[PathBuf]) -> Loaded {
         }
     }
     loaded
+}
+
+/// Without a cluster there is no IngressClass unless the files hold one: then the one the
+/// chart creates (`portcullis`, of Portcullis's controller) is assumed, so that Ingresses
+/// written for it are checked (`validate`) and served (`run`) as they would be in a cluster.
+pub fn assume_chart_ingress_class(inputs: &mut Inputs) {
+    if !inputs.ingress_classes.is_empty() || inputs.ingresses.is_empty() {
+        return;
+    }
+    inputs.ingress_classes.push(IngressClass {
+        metadata: kube::api::ObjectMeta {
+            name: Some("portcullis".into()),
+            ..Default::default()
+        },
+        spec: Some(IngressClassSpec {
+            controller: Some(inputs.ingress_options.controller.clone()),
+            parameters: None,
+        }),
+    });
 }
 
 /// The files [`load`] reads for `path`: the file itself, or a directory's `.yaml`, `.yml` and

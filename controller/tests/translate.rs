@@ -139,10 +139,7 @@ fn the_controller_fetches_only_referenced_secrets() {
         });
     let dir = tempfile::tempdir().expect("temp dir");
     let loaded = manifests::load(&[m.write(dir.path())]);
-    let wanted = controller::translate::referenced_secrets(
-        &loaded.inputs.ssl_profiles,
-        &loaded.inputs.listeners,
-    );
+    let wanted = controller::translate::referenced_secrets(&loaded.inputs);
     let names: Vec<&str> = wanted.iter().map(|(_, n)| n.as_str()).collect();
     // The CA bundle, the server certificate and the backend CA; not the unrelated Secret,
     // and not a cross-namespace reference (which translation refuses).

@@ -69,6 +69,8 @@ pub struct ExamplePki {
     server_root: Ca,
     /// Client CA chains by file name: (root, issuing intermediate).
     chains: BTreeMap<String, (Ca, Ca)>,
+    /// The chain file made last, whose CRLs a `ca.crl` file next to it holds.
+    last_chain: Option<String>,
 }
 
 impl ExamplePki {
@@ -79,6 +81,7 @@ impl ExamplePki {
             dir: dir.to_owned(),
             server_root: Ca::root("Example Server Root"),
             chains: BTreeMap::new(),
+            last_chain: None,
         }
     }
 
@@ -112,7 +115,16 @@ impl ExamplePki {
                 out.push(format!("--key={path}"));
             } else if let Some(spec) = a.strip_prefix("--from-file=") {
                 let (key, file) = spec.split_once('=').expect("--from-file=KEY=FILE");
-                let pem = if file.contains("root") {
+                let pem = if file.ends_with("crl.pem") {
+                    // One current CRL from each CA of the chain made just before (nginx's
+                    // ssl_crl wants one per CA), revoking nothing.
+                    let chain = self
+                        .last_chain
+                        .as_ref()
+                        .expect("a ca.crt before its ca.crl");
+                    let (root, int) = &self.chains[chain];
+                    format!("{}{}", int.crl(&[], 0, 7), root.crl_of_cas(&[], 0, 7))
+                } else if file.contains("root") {
                     Ca::root(file).pem()
                 } else {
                     let stem = file.trim_end_matches(".pem");
@@ -120,6 +132,7 @@ impl ExamplePki {
                     let int = root.intermediate(&format!("{stem} issuing"));
                     let pem = format!("{}{}", root.pem(), int.pem());
                     self.chains.insert(file.to_owned(), (root, int));
+                    self.last_chain = Some(file.to_owned());
                     pem
                 };
                 let path = self.write(file, &pem);

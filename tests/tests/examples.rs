@@ -47,6 +47,7 @@ fn every_example_validates_and_applies() {
     for expected in [
         "cert-manager",
         "https-backend",
+        "ingress-nginx",
         "partner-api",
         "passthrough",
         "public-site",
@@ -85,7 +86,7 @@ fn every_example_validates_and_applies() {
     // Everything the examples define is stored.
     let out = cluster.kubectl(&[
         "get",
-        "sslprofiles,listeners,certificates.cert-manager.io,issuers.cert-manager.io",
+        "sslprofiles,listeners,ingresses,certificates.cert-manager.io,issuers.cert-manager.io",
         "-n",
         "default",
         "-o",
@@ -100,7 +101,76 @@ fn every_example_validates_and_applies() {
         "certificate.cert-manager.io/shop",
         "issuer.cert-manager.io/shop-issuer",
         "listener.portcullis.io/demo",
+        "ingress.networking.k8s.io/devices",
     ] {
         assert!(stored.contains(object), "{object} missing:\n{stored}");
     }
+}
+
+/// The first `sh` block after `heading` in `doc`.
+fn shell_block(doc: &str, heading: &str) -> String {
+    let section = doc.split_once(heading).expect("heading").1;
+    let block = section.split_once("```sh\n").expect("an sh block").1;
+    block.split_once("```").expect("closed block").0.to_owned()
+}
+
+#[test]
+fn the_migration_guide_runs_as_written_against_ingress_nginx_objects() {
+    // ingress-nginx's objects: its IngressClass and the example Ingress of class nginx,
+    // with the Secrets the example names.
+    let cluster = TestCluster::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut pki = ExamplePki::new(&dir.path().join("pki"));
+    let example = portcullis_tests::examples::examples_root().join("ingress-nginx");
+    let secrets = dir.path().join("secrets-in.yaml");
+    std::fs::write(&secrets, pki.secrets(&cluster, &example)).expect("write secrets");
+    let ingress = std::fs::read_to_string(example.join("ingress-nginx.yaml"))
+        .expect("example")
+        .replace("ingressClassName: portcullis", "ingressClassName: nginx");
+    let nginx_class = "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\nspec: {controller: k8s.io/ingress-nginx}\n";
+    for yaml in [
+        std::fs::read_to_string(&secrets).expect("secrets"),
+        ingress,
+        nginx_class.into(),
+    ] {
+        let out = cluster.kubectl_stdin(&["apply", "-f", "-"], &yaml);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Step 1 of docs/migration.md, as written, in a shell with kubectl and portcullis.
+    let doc = std::fs::read_to_string(
+        portcullis_tests::examples::examples_root().join("../docs/migration.md"),
+    )
+    .expect("migration guide");
+    let script = shell_block(&doc, "## From ingress-nginx: the drop-in path");
+    let kubectl = portcullis_tests::cluster::harness_cache("build-k8s.sh");
+    let bin = portcullis_bin();
+    let path = format!(
+        "{}:{}:{}",
+        kubectl.display(),
+        bin.parent().expect("bin dir").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .output()
+        .expect("run the guide's commands");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{script}\n{text}");
+    // The Ingress of class nginx is served, its Secrets found, nothing refused.
+    assert!(
+        text.contains("1 Ingress(es) (1 served, 0 of other classes left alone)"),
+        "{text}"
+    );
+    assert!(text.contains(" 0 error(s)"), "{text}");
 }

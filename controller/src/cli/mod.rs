@@ -81,9 +81,9 @@ pub enum Command {
         #[command(flatten)]
         ingress: IngressArgs,
     },
-    /// Run the controller in a cluster: watch SslProfiles, Listeners and what they reference,
-    /// translate them, and write their status. Connects with the kubeconfig in KUBECONFIG or
-    /// ~/.kube/config, or the in-cluster service account.
+    /// Run the controller in a cluster: watch SslProfiles, Listeners, Ingresses and what they
+    /// reference, translate them, and write their status. Connects with the kubeconfig in
+    /// KUBECONFIG or ~/.kube/config, or the in-cluster service account.
     Controller {
         /// The field manager of status writes (server-side apply).
         #[arg(long, default_value = crate::runtime::status::FIELD_MANAGER)]
@@ -111,6 +111,14 @@ pub enum Command {
         /// Listeners, Secrets, Services and EndpointSlices.
         #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
         watch_namespaces: Vec<String>,
+        /// The Service (`name` in the controller's namespace, or `namespace/name`) whose
+        /// addresses go to the status of served Ingresses (ingress-nginx's
+        /// `--publish-service`); empty for none.
+        #[arg(long, default_value = "portcullis-dataplane")]
+        publish_service: String,
+        /// Which Ingresses are served, and how.
+        #[command(flatten)]
+        ingress: IngressArgs,
     },
     /// Run a dataplane replica in a cluster: serve the snapshots the controller pushes over the
     /// mutually authenticated push channel, keep the last one on disk and serve it after a
@@ -257,6 +265,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             identity,
             admin,
             watch_namespaces,
+            publish_service,
+            ingress,
         } => {
             let (svc_namespace, svc_name) = match dataplane_service.split_once('/') {
                 Some((ns, name)) => (ns.to_owned(), name.to_owned()),
@@ -266,6 +276,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // container from its predecessor.
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "portcullis".into());
             let identity = format!("{}_{}", identity.unwrap_or(host), std::process::id());
+            let publish_service = match publish_service.split_once('/') {
+                _ if publish_service.is_empty() => None,
+                Some((ns, name)) => Some((ns.to_owned(), name.to_owned())),
+                None => Some((namespace.clone(), publish_service)),
+            };
             let opts = crate::runtime::ControllerOptions {
                 field_manager,
                 namespace,
@@ -282,6 +297,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|n| n.trim().to_owned())
                     .filter(|n| !n.is_empty())
                     .collect(),
+                ingress: ingress.into(),
+                publish_service,
             };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

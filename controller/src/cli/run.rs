@@ -136,6 +136,7 @@ fn load(paths: &[PathBuf], ingress: &IngressOptions) -> (Loaded, Vec<(PathBuf, S
     let stamp = fingerprint(paths);
     let mut loaded = manifests::load(paths);
     loaded.inputs.ingress_options = ingress.clone();
+    manifests::assume_chart_ingress_class(&mut loaded.inputs);
     let translation = translate(&loaded.inputs, jiff::Timestamp::now());
     for e in &loaded.errors {
         tracing::error!("{e}");

@@ -61,6 +61,11 @@ pub struct ControllerOptions {
     /// The namespaces whose SslProfiles, Listeners, Secrets, Services and EndpointSlices are
     /// watched; all when empty.
     pub watch_namespaces: Vec<String>,
+    /// Which Ingresses are served, and how.
+    pub ingress: crate::translate::IngressOptions,
+    /// The Service whose addresses are written to the status of served Ingresses
+    /// (`namespace`, `name`), as ingress-nginx's `--publish-service`.
+    pub publish_service: Option<(String, String)>,
 }
 
 /// Runs until SIGTERM or Ctrl-C; a leader releases its Lease on the way out.
@@ -79,6 +84,8 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
         secrets: Watched::typed(&client, namespaces, &changed),
         services: Watched::typed(&client, namespaces, &changed),
         slices: Watched::typed(&client, &slice_namespaces, &changed),
+        ingresses: Watched::typed(&client, namespaces, &changed),
+        ingress_classes: Watched::cluster(&client, &changed),
     };
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = opts.admin {
@@ -104,7 +111,7 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
     let (mut leading, election) = elector.clone().spawn();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     eprintln!(
-        "portcullis: controller {} watching SslProfiles, Listeners, Secrets, Services and EndpointSlices; dataplanes from Service {}/{}",
+        "portcullis: controller {} watching SslProfiles, Listeners, Ingresses, IngressClasses, Secrets, Services and EndpointSlices; dataplanes from Service {}/{}",
         opts.identity, opts.dataplanes.namespace, opts.dataplanes.name
     );
     tokio::select! {
@@ -128,6 +135,7 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
         recorder,
         pusher: None,
         retry: changed.clone(),
+        announced_ingress: Default::default(),
     };
     let mut resync = tokio::time::interval(RESYNC);
     loop {

@@ -29,6 +29,8 @@ pub(super) struct Reconciler {
     /// The push client and when its certificate was issued.
     pub(super) pusher: Option<(Pusher, Instant)>,
     pub(super) retry: Arc<Notify>,
+    /// The Ingress diagnostics announced as Events, so each is announced once.
+    pub(super) announced_ingress: std::collections::BTreeSet<super::status::Announced>,
 }
 
 impl Reconciler {
@@ -37,7 +39,7 @@ impl Reconciler {
     #[tracing::instrument(name = "reconcile", skip_all)]
     pub(super) async fn reconcile(&mut self, stores: &Stores) {
         let started = Instant::now();
-        let (inputs, malformed) = match stores.inputs(&mut self.secrets).await {
+        let (inputs, malformed) = match stores.inputs(&mut self.secrets, &self.opts.ingress).await {
             Ok(read) => read,
             Err(e) => {
                 tracing::warn!("reading referenced Secrets: {e}");
@@ -64,9 +66,12 @@ impl Reconciler {
             ),
         };
         let complete = programmed.complete();
-        let written = self
+        let mut written = self
             .write_statuses(&inputs, &malformed, &translation, &programmed)
             .await;
+        if written.is_ok() {
+            written = self.write_ingress_statuses(&inputs, &translation).await;
+        }
         tracing::debug!(
             errors = translation.diagnostics.len(),
             programmed = programmed.reason.as_str(),

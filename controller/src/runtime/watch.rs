@@ -1,5 +1,6 @@
-//! Watching: reflector stores of SslProfiles, Listeners, Secrets (metadata only), Services and
-//! EndpointSlices, in each watched namespace; every event wakes the reconciler. SslProfiles
+//! Watching: reflector stores of SslProfiles, Listeners, Ingresses, Secrets (metadata only),
+//! Services and EndpointSlices, in each watched namespace, and of IngressClasses; every event
+//! wakes the reconciler. SslProfiles
 //! and Listeners are parsed one by one, so one object this version cannot read is refused on
 //! its own.
 
@@ -8,8 +9,9 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::{Api, ApiResource, DynamicObject};
-use kube::core::{NamespaceResourceScope, PartialObjectMeta};
+use kube::core::{ClusterResourceScope, NamespaceResourceScope, PartialObjectMeta};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
@@ -17,7 +19,7 @@ use tokio::sync::Notify;
 
 use super::secrets::SecretCache;
 use crate::api::{Listener, SslProfile};
-use crate::translate::{Inputs, Malformed, namespace_of, referenced_secrets};
+use crate::translate::{IngressOptions, Inputs, Malformed, namespace_of, referenced_secrets};
 
 /// SslProfiles, watched and written untyped (see [`Stores`]).
 pub(super) fn profile_resource() -> ApiResource {
@@ -40,6 +42,9 @@ pub(super) struct Stores {
     pub(super) secrets: Watched<PartialObjectMeta<Secret>>,
     pub(super) services: Watched<Service>,
     pub(super) slices: Watched<EndpointSlice>,
+    pub(super) ingresses: Watched<Ingress>,
+    /// Cluster-scoped: one store.
+    pub(super) ingress_classes: Watched<IngressClass>,
 }
 
 /// The stores of one kind.
@@ -65,6 +70,24 @@ where
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         })
+    }
+}
+
+impl<K> Watched<K>
+where
+    K: Resource<Scope = ClusterResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::de::DeserializeOwned
+        + 'static,
+    K::DynamicType: std::hash::Hash + Eq + Clone + Send + Sync + Default,
+{
+    /// Watches the cluster-scoped `K`.
+    pub(super) fn cluster(client: &Client, changed: &Arc<Notify>) -> Self {
+        let dyntype = K::DynamicType::default();
+        Self::start(&[], &dyntype, changed, |_| Api::all(client.clone()))
     }
 }
 
@@ -158,21 +181,22 @@ impl Stores {
     pub(super) async fn inputs(
         &self,
         cache: &mut SecretCache,
+        ingress_options: &IngressOptions,
     ) -> kube::Result<(Inputs, Vec<(Malformed, DynamicObject)>)> {
         let mut malformed = Vec::new();
-        let ssl_profiles = parse_all("SslProfile", self.profiles.contents(), &mut malformed);
-        let listeners = parse_all("Listener", self.listeners.contents(), &mut malformed);
-        let wanted = referenced_secrets(&ssl_profiles, &listeners);
-        let secrets = cache.refresh(&wanted, &self.secrets).await?;
-        let inputs = Inputs {
-            ssl_profiles,
-            listeners,
-            secrets,
+        let mut inputs = Inputs {
+            ssl_profiles: parse_all("SslProfile", self.profiles.contents(), &mut malformed),
+            listeners: parse_all("Listener", self.listeners.contents(), &mut malformed),
             services: self.services.contents(),
             endpoint_slices: self.slices.contents(),
+            ingresses: self.ingresses.contents(),
+            ingress_classes: self.ingress_classes.contents(),
+            ingress_options: ingress_options.clone(),
             malformed: malformed.iter().map(|(m, _)| m.clone()).collect(),
             ..Inputs::default()
         };
+        let wanted = referenced_secrets(&inputs);
+        inputs.secrets = cache.refresh(&wanted, &self.secrets).await?;
         Ok((inputs, malformed))
     }
 
@@ -184,6 +208,8 @@ impl Stores {
         self.secrets.ready().await?;
         self.services.ready().await?;
         self.slices.ready().await?;
+        self.ingresses.ready().await?;
+        self.ingress_classes.ready().await?;
         Ok(())
     }
 }

@@ -23,34 +23,25 @@ pub(crate) struct BackendIndex<'a> {
 }
 
 impl BackendIndex<'_> {
-    /// Resolves a rule's backend. A missing Service or port is an error but still yields a
-    /// backend with no endpoints (the route answers 503) so other rules keep working.
+    /// Resolves a rule's backend; problems are reported against `fields` (the backend's,
+    /// the settings'). A missing Service or port is an error but still yields a backend with
+    /// no endpoints (the route answers 503) so other rules keep working.
     pub(crate) fn resolve(
         &self,
         rule: &RoutingRule,
         namespace: &str,
-        field: &str,
+        fields: (&str, &str),
         report: &mut Reporter<'_>,
     ) -> Backend {
         let b = &rule.backend;
         let name = format!("{namespace}/{}:{}", b.service, b.port);
-        let endpoints = self.endpoints(
-            namespace,
-            &b.service,
-            b.port,
-            &format!("{field}.backend"),
-            report,
-        );
+        let endpoints = self.endpoints(namespace, &b.service, b.port, fields.0, report);
         let settings = rule.backend_settings.clone().unwrap_or_default();
         let protocol = match settings.protocol {
             api::BackendProtocol::Http => BackendProtocol::Http,
-            api::BackendProtocol::Https => self.https(
-                &settings,
-                namespace,
-                &b.service,
-                &format!("{field}.backendSettings"),
-                report,
-            ),
+            api::BackendProtocol::Https => {
+                self.https(&settings, namespace, &b.service, fields.1, report)
+            }
         };
         Backend {
             name,

@@ -118,6 +118,26 @@ impl World {
         self
     }
 
+    /// Any object translation reads, as the JSON a user would write (Ingresses, IngressClasses).
+    pub(crate) fn ingress(mut self, doc: serde_json::Value) -> Self {
+        match doc["kind"].as_str() {
+            Some("IngressClass") => self
+                .inputs
+                .ingress_classes
+                .push(serde_json::from_value(doc).expect("IngressClass")),
+            _ => self
+                .inputs
+                .ingresses
+                .push(serde_json::from_value(doc).expect("Ingress")),
+        }
+        self
+    }
+
+    /// The inputs, to adjust what the fluent calls do not say.
+    pub(crate) fn inputs_mut(&mut self) -> &mut Inputs {
+        &mut self.inputs
+    }
+
     /// Translates the world at a fixed time.
     pub(crate) fn translate(&self) -> Translation {
         translate(&self.inputs, jiff::Timestamp::now())

@@ -212,7 +212,13 @@ fn routes(
     let mut out = Vec::new();
     for (i, rule) in spec.rules.iter().enumerate() {
         let field = format!("spec.rules[{i}]");
-        let backend = ctx.backends.resolve(rule, namespace, &field, report);
+        let fields = (
+            format!("{field}.backend"),
+            format!("{field}.backendSettings"),
+        );
+        let backend = ctx
+            .backends
+            .resolve(rule, namespace, (&fields.0, &fields.1), report);
         let (presets, request_headers) = headers(rule.request_headers.as_ref(), &field, report);
         let matches = if rule.matches.is_empty() {
             vec![api::RouteMatch::default()]

@@ -270,12 +270,11 @@ pub(crate) fn resolve_secret<'a>(
 }
 
 /// The Secrets translation can read, as `(namespace, name)`: every Secret reference of the
-/// SslProfiles and Listeners that stays in its namespace (others are refused anyway). The
+/// SslProfiles, Listeners and served Ingresses (their TLS Secrets, `auth-tls-secret` and
+/// `proxy-ssl-secret`) that stays in its namespace (others are refused anyway). The
 /// controller fetches and holds only these.
-pub fn referenced_secrets(
-    profiles: &[crate::api::SslProfile],
-    listeners: &[crate::api::Listener],
-) -> BTreeSet<(String, String)> {
+pub fn referenced_secrets(inputs: &Inputs) -> BTreeSet<(String, String)> {
+    let (profiles, listeners) = (&inputs.ssl_profiles, &inputs.listeners);
     let mut out = BTreeSet::new();
     let mut add = |namespace: &str, r: &SecretRef| {
         if r.namespace.as_deref().is_none_or(|n| n == namespace) {
@@ -308,5 +307,6 @@ pub fn referenced_secrets(
             add(&ns, r);
         }
     }
+    out.extend(ingress::referenced_secrets(inputs));
     out
 }

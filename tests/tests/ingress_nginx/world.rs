@@ -1,34 +1,26 @@
-//! The Ingresses of the auth-tls test, as ingress-nginx's documentation writes them, and the
+//! The Ingresses of the auth-tls tests, as ingress-nginx's documentation writes them, and the
 //! clients that ask them: valid, expired, other-CA, revoked, and one two CAs deep.
 
-use std::path::PathBuf;
-
-use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::gateway::{Standalone, free_port};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::rcgen::{DnType, DnValue};
 use portcullis_tests::pki::{Ca, Leaf};
 
-/// `portcullis run` serving the Ingresses, and the clients.
+/// The clients, and the manifests that serve them.
 pub struct World {
     pub valid: Leaf,
     pub expired: Leaf,
     pub revoked: Leaf,
     pub stranger: Leaf,
     pub deep: Leaf,
-    /// The root of the server certificates, as a PEM file.
-    pub root_pem: PathBuf,
-    /// The manifests' directory.
-    pub dir: tempfile::TempDir,
-    pub http: u16,
-    pub https: u16,
-    pub gw: Standalone,
-    _backend: EchoBackend,
+    /// The root of the server certificate.
+    pub server_root: Ca,
+    /// Every object: IngressClasses, Secrets, the Ingresses and Service `echo`.
+    pub manifests: Manifests,
 }
 
 impl World {
-    /// Writes the manifests and starts `portcullis run` on them.
-    pub fn start() -> Self {
+    /// The PKI and manifests, with Service `echo` on 127.0.0.1:`backend`.
+    pub fn new(backend: u16) -> Self {
         let root = Ca::root("Devices Root");
         let int = root.intermediate("Devices Issuing");
         let deeper = int.intermediate("Devices Sub-Issuing");
@@ -70,8 +62,6 @@ impl World {
             "plain.example",
         ];
         let server = server_root.server(&hosts);
-        let backend = EchoBackend::start();
-        let (http, https) = (free_port(), free_port());
         let chain = format!("{}{}", root.pem(), int.pem());
         let deep_chain = format!("{}{}{}", root.pem(), int.pem(), deeper.pem());
         let mut m = Manifests::new()
@@ -85,7 +75,7 @@ impl World {
                 format!("{}{}", other_root.pem(), other.pem()).as_bytes(),
             )
             .tls_secret("default", "site-tls", &server.pem(), server.key_pem())
-            .service("default", "echo", "127.0.0.1", backend.addr.port());
+            .service("default", "echo", "127.0.0.1", backend);
         let secret = ("auth-tls-secret", "default/devices-ca");
         let ingresses: Vec<(&str, Vec<(&str, &str)>)> = vec![
             (
@@ -179,31 +169,14 @@ impl World {
                 &[("auth-tls-secret", "default/other-ca")],
                 "echo",
             );
-        let dir = tempfile::tempdir().expect("dir");
-        m.write(dir.path());
-        let root_pem = dir.path().join("server-root.pem");
-        std::fs::write(&root_pem, server_root.pem()).expect("root");
-        let ports = [
-            format!("--ingress-http-port={http}"),
-            format!("--ingress-https-port={https}"),
-        ];
-        let gw = Standalone::start_with(
-            dir.path(),
-            &[http, https],
-            &[ports[0].as_str(), ports[1].as_str()],
-        );
         Self {
             valid,
             expired,
             revoked,
             stranger,
             deep,
-            root_pem,
-            dir,
-            http,
-            https,
-            gw,
-            _backend: backend,
+            server_root,
+            manifests: m,
         }
     }
 }

@@ -3,7 +3,10 @@
 //! field manager, and only when they change (so a status write never triggers another), with
 //! a Warning Event for each new refusal.
 
+mod ingress;
 mod write;
+
+pub(crate) use ingress::Announced;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use serde_json::{Value, json};

@@ -11,6 +11,8 @@ mod annotations;
 mod auth_tls;
 mod class;
 mod host;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 
@@ -106,6 +108,38 @@ pub(crate) fn served(inputs: &Inputs) -> impl Iterator<Item = &Ingress> {
         .filter(|i| class::served(i, &inputs.ingress_classes, &inputs.ingress_options))
 }
 
+/// The Secrets the served Ingresses name in their own namespace: `spec.tls` and the
+/// `auth-tls-secret` and `proxy-ssl-secret` annotations.
+pub(crate) fn referenced_secrets(inputs: &Inputs) -> Vec<Key> {
+    let prefix = &inputs.ingress_options.annotation_prefix;
+    let mut out = Vec::new();
+    for ing in served(inputs) {
+        let namespace = namespace_of(ing);
+        let spec = ing.spec.as_ref();
+        out.extend(
+            spec.and_then(|s| s.tls.as_ref())
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.secret_name.clone())
+                .map(|name| (namespace.clone(), name)),
+        );
+        for name in ["auth-tls-secret", "proxy-ssl-secret"] {
+            let value = ing
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(&format!("{prefix}/{name}")));
+            if let Some(v) = value {
+                let (ns, secret) = v.split_once('/').unwrap_or((namespace.as_str(), v));
+                if ns == namespace {
+                    out.push((namespace.clone(), secret.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Reads one Ingress: its annotations, TLS and rules (into `hosts`). Returns the model and
 /// how many of its errors are missing backends (which do not refuse the host).
 fn read(
@@ -158,7 +192,7 @@ fn read(
     let mut backend_errors = 0;
     let mut backend = |b: &IngressBackend, field: &str, report: &mut Reporter<'_>| {
         let before = report.errors();
-        let out = resolve_backend(b, namespace, &annotations, ctx, field, report);
+        let out = resolve_backend(b, (namespace, prefix), &annotations, ctx, field, report);
         backend_errors += report.errors() - before;
         out
     };
@@ -264,7 +298,7 @@ fn path_match(
 /// protocol; `None` (reported) for a resource backend.
 fn resolve_backend(
     b: &IngressBackend,
-    namespace: &str,
+    (namespace, prefix): (&str, &str),
     annotations: &Annotations,
     ctx: &ListenerContext<'_>,
     field: &str,
@@ -333,7 +367,10 @@ fn resolve_backend(
         request_headers: None,
         require_client_certificate: false,
     };
-    let mut backend = ctx.backends.resolve(&rule, namespace, field, report);
+    let settings_field = format!("metadata.annotations[{prefix}/backend-protocol]");
+    let mut backend = ctx
+        .backends
+        .resolve(&rule, namespace, (field, &settings_field), report);
     // proxy-ssl-name names the certificate only: the backend still gets the client's Host.
     if let (Some(name), WireProtocol::Https { server_name, .. }) =
         (&annotations.proxy_ssl_name, &mut backend.protocol)

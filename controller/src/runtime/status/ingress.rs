@@ -1,0 +1,144 @@
+//! What served Ingresses are told: `status.loadBalancer` from the publish Service's addresses
+//! (as ingress-nginx's `--publish-service` writes it), and a Warning Event for each diagnostic
+//! (an annotation not carried out, a conflict) when it first appears. Ingresses have no
+//! conditions, so Events and `portcullis validate` are where their diagnostics show.
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::{ObjectReference, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressLoadBalancerIngress};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use crate::runtime::reconcile::Reconciler;
+use crate::translate::{Inputs, Translation, namespace_of, served_ingresses};
+
+/// A diagnostic already announced: (namespace, name, field, reason, message).
+pub(crate) type Announced = (String, String, String, &'static str, String);
+
+impl Reconciler {
+    /// Writes the addresses of every served Ingress whose status differs, and announces its
+    /// new diagnostics.
+    pub(crate) async fn write_ingress_statuses(
+        &mut self,
+        inputs: &Inputs,
+        t: &Translation,
+    ) -> kube::Result<()> {
+        let addresses = self.published_addresses().await?;
+        let params = PatchParams::apply(&self.opts.field_manager).force();
+        let mut current = BTreeSet::new();
+        for ing in served_ingresses(inputs) {
+            let (namespace, name) = (namespace_of(ing), ing.name_any());
+            for d in t.diagnostics.iter().filter(|d| {
+                d.object.kind == "Ingress"
+                    && d.object.namespace == namespace
+                    && d.object.name == name
+            }) {
+                let key = (
+                    namespace.clone(),
+                    name.clone(),
+                    d.field.clone(),
+                    d.reason,
+                    d.message.clone(),
+                );
+                if !self.announced_ingress.contains(&key) {
+                    self.announce_ingress(ing, d.reason, &format!("{}: {}", d.field, d.message))
+                        .await;
+                }
+                current.insert(key);
+            }
+            let Some(addresses) = &addresses else {
+                continue;
+            };
+            let now = ing
+                .status
+                .as_ref()
+                .and_then(|s| s.load_balancer.as_ref())
+                .and_then(|l| l.ingress.clone())
+                .unwrap_or_default();
+            if &now == addresses {
+                continue;
+            }
+            let body = json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "status": {"loadBalancer": {"ingress": addresses}},
+            });
+            Api::<Ingress>::namespaced(self.client.clone(), &namespace)
+                .patch_status(&name, &params, &Patch::Apply(&body))
+                .await?;
+        }
+        // Forgotten once gone, so a diagnostic that comes back is announced again.
+        self.announced_ingress = current;
+        Ok(())
+    }
+
+    /// The publish Service's addresses: its load balancer's when it has one, else its
+    /// external IPs, else its cluster IP (as ingress-nginx reads them); `None` when no
+    /// Service is published.
+    async fn published_addresses(&self) -> kube::Result<Option<Vec<IngressLoadBalancerIngress>>> {
+        let Some((namespace, name)) = &self.opts.publish_service else {
+            return Ok(None);
+        };
+        let Some(svc) = Api::<Service>::namespaced(self.client.clone(), namespace)
+            .get_opt(name)
+            .await?
+        else {
+            return Ok(Some(Vec::new()));
+        };
+        let balanced: Vec<IngressLoadBalancerIngress> = svc
+            .status
+            .iter()
+            .flat_map(|s| s.load_balancer.iter())
+            .flat_map(|l| l.ingress.iter().flatten())
+            .map(|i| IngressLoadBalancerIngress {
+                ip: i.ip.clone(),
+                hostname: i.hostname.clone(),
+                ports: None,
+            })
+            .collect();
+        if !balanced.is_empty() {
+            return Ok(Some(balanced));
+        }
+        let spec = svc.spec.unwrap_or_default();
+        let ips: Vec<String> = match spec.external_ips {
+            Some(ips) if !ips.is_empty() => ips,
+            _ => spec
+                .cluster_ip
+                .into_iter()
+                .filter(|ip| ip != "None")
+                .collect(),
+        };
+        Ok(Some(
+            ips.into_iter()
+                .map(|ip| IngressLoadBalancerIngress {
+                    ip: Some(ip),
+                    ..IngressLoadBalancerIngress::default()
+                })
+                .collect(),
+        ))
+    }
+
+    async fn announce_ingress(&self, ing: &Ingress, reason: &str, note: &str) {
+        let reference = ObjectReference {
+            api_version: Some(Ingress::api_version(&()).into_owned()),
+            kind: Some("Ingress".into()),
+            name: ing.metadata.name.clone(),
+            namespace: ing.metadata.namespace.clone(),
+            uid: ing.metadata.uid.clone(),
+            resource_version: ing.metadata.resource_version.clone(),
+            field_path: None,
+        };
+        let event = Event {
+            type_: EventType::Warning,
+            reason: reason.to_owned(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Translate".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
+            tracing::warn!("recording an event: {e}");
+        }
+    }
+}
