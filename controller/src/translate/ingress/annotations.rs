@@ -103,6 +103,15 @@ pub(super) fn parse(ing: &Ingress, prefix: &str, report: &mut Reporter<'_>) -> A
         })
         .collect();
     let field = |name: &str| format!("metadata.annotations[{prefix}/{name}]");
+    // Client-certificate annotations under another prefix (an ingress-nginx started with its
+    // own --annotations-prefix) would otherwise be ignored, and the host served without them.
+    for key in all.keys().filter(|k| !k.starts_with(&format!("{prefix}/"))) {
+        if let Some((other, name)) = key.split_once('/')
+            && name.starts_with("auth-tls-")
+        {
+            report.invalid(format!("metadata.annotations[{key}]"), Reason::UnsupportedSecurityAnnotation, format!("{name} under the prefix {other}, while Portcullis reads annotations under {prefix}: the Ingress is refused rather than served without client certificates; set the prefix (the chart's ingress.annotationsPrefix, --annotations-prefix) to {other}, or rename the annotation"));
+        }
+    }
     for name in ours.keys().filter(|n| !CARRIED_OUT.contains(n)) {
         if name.starts_with("auth-") || RESTRICTING.contains(name) {
             report.invalid(field(name), Reason::UnsupportedSecurityAnnotation, format!("{prefix}/{name} restricts or changes who gets in, and Portcullis cannot carry it out: the Ingress is refused rather than served more openly than ingress-nginx served it; remove the annotation (see docs/migration.md for what replaces it)"));

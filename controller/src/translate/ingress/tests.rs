@@ -312,3 +312,39 @@ fn an_https_backend_is_verified_by_the_proxy_ssl_secret_and_name() {
     // proxy-ssl-name names the certificate only: the client's Host goes to the backend.
     assert_eq!(backend.host_override, None);
 }
+
+#[test]
+fn client_certificate_annotations_under_another_prefix_refuse_the_ingress() {
+    let mut doc = ingress(
+        "web",
+        "a.example",
+        &[("/", "Prefix", json!({"number": 80}))],
+    );
+    doc["metadata"]["annotations"] = json!({"custom.example/auth-tls-secret": "default/clients"});
+    let t = world().ingress(doc.clone()).translate();
+    let refused: Vec<_> = t
+        .diagnostics
+        .iter()
+        .filter(|d| d.reason == "UnsupportedSecurityAnnotation")
+        .collect();
+    assert_eq!(refused.len(), 1, "{:?}", t.diagnostics);
+    assert_eq!(
+        refused[0].field,
+        "metadata.annotations[custom.example/auth-tls-secret]"
+    );
+    assert!(https_server(&t, "a.example").refusal.is_some());
+    // With that prefix configured, it is read (and here names a Secret that does not exist).
+    let mut w = world().ingress(doc);
+    w.inputs_mut().ingress_options.annotation_prefix = "custom.example".into();
+    let t = w.translate();
+    assert!(
+        t.diagnostics.iter().any(|d| d.reason == "SecretNotFound"),
+        "{:?}",
+        t.diagnostics
+    );
+    assert!(
+        !t.diagnostics
+            .iter()
+            .any(|d| d.reason == "UnsupportedSecurityAnnotation")
+    );
+}
