@@ -130,7 +130,7 @@ fn the_chart_lints_renders_and_applies_server_side() {
     install_third_party_crds(&cluster);
     let ns = cluster.kubectl(&["create", "namespace", SYSTEM_NAMESPACE]);
     assert!(ns.status.success());
-    let matrix: [(&[&str], &[&str]); 6] = [
+    let matrix: [(&[&str], &[&str]); 7] = [
         (
             &[],
             &[
@@ -141,7 +141,16 @@ fn the_chart_lints_renders_and_applies_server_side() {
                 "poddisruptionbudget.policy/portcullis-controller",
                 "poddisruptionbudget.policy/portcullis-dataplane",
                 "clusterrole.rbac.authorization.k8s.io/portcullis-portcullis-controller",
+                "ingressclass.networking.k8s.io/portcullis",
             ],
+        ),
+        (
+            &[
+                "ingress.serveNginxClass=true",
+                "ingress.ingressClass.default=true",
+                "ingress.annotationsPrefix=custom.example",
+            ],
+            &["ingressclass.networking.k8s.io/portcullis"],
         ),
         (
             &["dataplane.kind=DaemonSet"],
@@ -196,6 +205,17 @@ fn the_chart_lints_renders_and_applies_server_side() {
                 created.contains(kind),
                 "{set:?}: {kind} missing in\n{created}"
             );
+        }
+        if set.contains(&"ingress.serveNginxClass=true") {
+            for arg in [
+                "- --serve-nginx-class\n",
+                "- --annotations-prefix=custom.example\n",
+                "ingressclass.kubernetes.io/is-default-class: \"true\"",
+            ] {
+                assert!(rendered.contains(arg), "{arg} missing in\n{rendered}");
+            }
+        } else {
+            assert!(!rendered.contains("--serve-nginx-class"), "{rendered}");
         }
         if set.contains(&"controller.replicas=1") {
             // One controller replica: a PodDisruptionBudget would block every node drain.

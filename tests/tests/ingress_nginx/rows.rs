@@ -79,6 +79,27 @@ pub fn check(w: &World, get: &Get<'_>) -> Vec<String> {
             "nginx ssl_verify_client off: no certificate is asked for",
         ),
         (
+            "off.example",
+            Some((&w.expired, &[])),
+            200,
+            Some("NONE"),
+            "nginx ssl_verify_client off: no certificate is asked for, so none is judged",
+        ),
+        (
+            "off.example",
+            Some((&w.stranger, &[])),
+            200,
+            Some("NONE"),
+            "nginx ssl_verify_client off: no certificate is asked for, so none is judged",
+        ),
+        (
+            "off.example",
+            Some((&w.revoked, &[])),
+            200,
+            Some("NONE"),
+            "nginx ssl_verify_client off: no certificate is asked for, so none is judged",
+        ),
+        (
             "optional.example",
             None,
             200,
@@ -292,8 +313,11 @@ pub fn check_headers(w: &World, get: &Get<'_>) {
         assert_eq!(header(&echoed, "ssl-client-subject-dn"), None, "{host}");
     }
 
-    // e2e: should 302 redirect to error page instead of 400 (no certificate, and a bad one).
-    for client in [None, Some((&w.expired, &[] as &[&Ca]))] {
+    // e2e: should 302 redirect to error page instead of 400: without a certificate, and for
+    // each kind of refused one (error_page 495 496).
+    let refused = [&w.expired, &w.stranger, &w.revoked, &w.deep];
+    let clients = std::iter::once(None).chain(refused.map(|c| Some((c, &[] as &[&Ca]))));
+    for client in clients {
         let seen = get("errpage.example", client, &[]);
         assert_eq!(
             (seen.status, seen.location.as_deref()),
