@@ -108,7 +108,7 @@ pub enum Command {
         #[arg(long)]
         admin: Option<std::net::SocketAddr>,
         /// Watch only these namespaces (comma-separated) instead of all: their SslProfiles,
-        /// Listeners, Secrets, Services and EndpointSlices.
+        /// Listeners, Ingresses, Secrets, Services and EndpointSlices.
         #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
         watch_namespaces: Vec<String>,
         /// The Service (`name` in the controller's namespace, or `namespace/name`) whose

@@ -58,8 +58,8 @@ pub struct ControllerOptions {
     pub identity: String,
     /// Address of `/healthz`, `/readyz` and `/metrics`.
     pub admin: Option<SocketAddr>,
-    /// The namespaces whose SslProfiles, Listeners, Secrets, Services and EndpointSlices are
-    /// watched; all when empty.
+    /// The namespaces whose SslProfiles, Listeners, Ingresses, Secrets, Services and
+    /// EndpointSlices are watched; all when empty.
     pub watch_namespaces: Vec<String>,
     /// Which Ingresses are served, and how.
     pub ingress: crate::translate::IngressOptions,

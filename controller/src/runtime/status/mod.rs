@@ -1,7 +1,8 @@
 //! Status of SslProfiles and Listeners from translation diagnostics: the conditions Argo CD,
 //! Flux and `kubectl get` read ([`conditions`], pure), written with server-side apply by one
 //! field manager, and only when they change (so a status write never triggers another), with
-//! a Warning Event for each new refusal.
+//! a Warning Event for each new refusal. Ingresses, which have no conditions, get their
+//! addresses and Events in [`ingress`].
 
 mod ingress;
 mod write;
