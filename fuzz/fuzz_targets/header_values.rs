@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let presets = [
         HeaderPreset::ArrClientCert,
         HeaderPreset::NginxSslClient,
+        HeaderPreset::NginxSslClientNoCert,
         HeaderPreset::EnvoyXfcc,
         HeaderPreset::Rfc9440ClientCert,
     ];

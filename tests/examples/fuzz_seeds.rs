@@ -104,6 +104,34 @@ fn main() {
     )
     .to_yaml();
     write("manifests", "secure-example.yaml", yaml.as_bytes());
+    let ingress = Manifests::new()
+        .ingress_class("portcullis", "portcullis.io/ingress-controller", false)
+        .ca_secret_with_crl(
+            "default",
+            "devices-ca",
+            format!("{}{}", root.pem(), int.pem()).as_bytes(),
+            int.crl(&[], 0, 7).as_bytes(),
+        )
+        .tls_secret("default", "site-tls", &server.pem(), server.key_pem())
+        .service("default", "echo", "127.0.0.1", 8080)
+        .ingress(
+            "devices",
+            "portcullis",
+            "secure.example",
+            Some("site-tls"),
+            &[
+                ("auth-tls-secret", "default/devices-ca"),
+                ("auth-tls-verify-client", "optional_no_ca"),
+                ("auth-tls-verify-depth", "2"),
+                ("auth-tls-match-cn", "CN=(sensor|gateway)-[0-9]+"),
+                ("auth-tls-error-page", "https://errors.example/cert"),
+                ("auth-tls-pass-certificate-to-upstream", "true"),
+                ("rewrite-target", "/"),
+            ],
+            "echo",
+        )
+        .to_yaml();
+    write("manifests", "ingress-nginx.yaml", ingress.as_bytes());
 }
 
 /// The DER inside one PEM block.

@@ -198,6 +198,12 @@ pub fn served_ingresses(
     ingress::served(inputs)
 }
 
+/// Whether a served Ingress is of class `nginx`, served as a guest of ingress-nginx (which
+/// writes its status), because `serve_nginx_class` is on.
+pub fn guest_ingress(inputs: &Inputs, ing: &k8s_openapi::api::networking::v1::Ingress) -> bool {
+    ingress::guest(inputs, ing)
+}
+
 fn object(kind: &'static str, key: &Key) -> ObjectRef {
     ObjectRef {
         kind,

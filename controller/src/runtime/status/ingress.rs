@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 
 use crate::runtime::reconcile::Reconciler;
-use crate::translate::{Inputs, Translation, namespace_of, served_ingresses};
+use crate::translate::{Inputs, Translation, guest_ingress, namespace_of, served_ingresses};
 
 /// A diagnostic already announced: (namespace, name, field, reason, message).
 pub(crate) type Announced = (String, String, String, &'static str, String);
@@ -49,7 +49,8 @@ impl Reconciler {
                 }
                 current.insert(key);
             }
-            let Some(addresses) = &addresses else {
+            // A guest's status is ingress-nginx's to write: two writers would flap it.
+            let Some(addresses) = addresses.as_ref().filter(|_| !guest_ingress(inputs, ing)) else {
                 continue;
             };
             let now = ing

@@ -217,6 +217,12 @@ fn auth_tls(
     };
     let error_page = ours.get("auth-tls-error-page").and_then(|v| {
         let f = field("auth-tls-error-page");
+        // It becomes a Location header: visible ASCII only (a URL's other characters are
+        // percent-encoded).
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_graphic()) {
+            report.invalid(f, Reason::InvalidAnnotation, format!("{v:?} is not a URL: write it with visible ASCII characters only (percent-encode the others)"));
+            return None;
+        }
         if v.starts_with("http://") || v.starts_with("https://") {
             return Some((*v).to_owned());
         }
@@ -226,10 +232,6 @@ fn auth_tls(
         }
         if v.starts_with('/') {
             report.warn(f, Reason::DiffersFromIngressNginx, format!("{v} is a path: nginx served it in place of the error, Portcullis redirects to it (302); write an absolute https:// URL to say where"));
-        }
-        if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            report.invalid(field("auth-tls-error-page"), Reason::InvalidAnnotation, format!("{v:?} is not a URL"));
-            return None;
         }
         Some((*v).to_owned())
     });

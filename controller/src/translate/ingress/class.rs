@@ -11,6 +11,30 @@ const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
 /// Marks the IngressClass that Ingresses without a class belong to.
 const DEFAULT_CLASS_ANNOTATION: &str = "ingressclass.kubernetes.io/is-default-class";
 
+/// The class `ing` names, by the legacy annotation or `spec.ingressClassName`.
+fn class_of(ing: &Ingress) -> Option<&str> {
+    let annotation = ing
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CLASS_ANNOTATION));
+    annotation.map(String::as_str).or(ing
+        .spec
+        .as_ref()
+        .and_then(|s| s.ingress_class_name.as_deref()))
+}
+
+/// Whether `ing` is served only as a guest: of class `nginx`, served because the option says
+/// so while ingress-nginx owns it (and writes its status).
+pub(super) fn guest(ing: &Ingress, classes: &[IngressClass], options: &IngressOptions) -> bool {
+    let ours = |c: &IngressClass| {
+        c.metadata.name.as_deref() == Some("nginx")
+            && c.spec.as_ref().and_then(|s| s.controller.as_deref())
+                == Some(options.controller.as_str())
+    };
+    options.serve_nginx_class && class_of(ing) == Some("nginx") && !classes.iter().any(ours)
+}
+
 /// Whether Portcullis serves `ing`.
 pub(super) fn served(ing: &Ingress, classes: &[IngressClass], options: &IngressOptions) -> bool {
     let ours = |c: &&IngressClass| {

@@ -68,10 +68,27 @@ pub(super) fn serve(
         .any(|m| m.annotations.force_ssl_redirect)
         || (certificate.is_some() && contributors.iter().any(|m| m.annotations.ssl_redirect))
         || (auth.is_some() && certificate.is_some());
-    if auth.is_some() {
+    // ingress-nginx redirected per path; a host here redirects as a whole, so a path that
+    // asked not to be redirected is told why it is.
+    if wants_redirect {
+        let why = if auth.is_some() {
+            "a host with client-certificate authentication is never served over plain HTTP, where no certificate can be asked (ingress-nginx served such requests unauthenticated)"
+        } else {
+            "another Ingress of the host asks for the redirect, and a host redirects as a whole (ingress-nginx redirected path by path)"
+        };
         for m in contributors.iter().filter(|m| !m.annotations.ssl_redirect) {
             let mut report = Reporter::new(object("Ingress", &m.key), diagnostics);
-            report.warn(format!("metadata.annotations[{}/ssl-redirect]", options.annotation_prefix), Reason::DiffersFromIngressNginx, "a host with client-certificate authentication is never served over plain HTTP, where no certificate can be asked: its HTTP requests are redirected to HTTPS (ingress-nginx served them unauthenticated)");
+            report.warn(
+                format!(
+                    "metadata.annotations[{}/ssl-redirect]",
+                    options.annotation_prefix
+                ),
+                Reason::DiffersFromIngressNginx,
+                format!(
+                    "plain-HTTP requests for {} are redirected to HTTPS all the same: {why}",
+                    host.unwrap_or("every host")
+                ),
+            );
         }
     }
     let oldest = contributors[0].key.clone();

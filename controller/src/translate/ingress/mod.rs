@@ -108,6 +108,12 @@ pub(crate) fn served(inputs: &Inputs) -> impl Iterator<Item = &Ingress> {
         .filter(|i| class::served(i, &inputs.ingress_classes, &inputs.ingress_options))
 }
 
+/// Whether Portcullis serves `ing` only as a guest of ingress-nginx (class `nginx`, with
+/// `serve_nginx_class`): ingress-nginx writes its status.
+pub(crate) fn guest(inputs: &Inputs, ing: &Ingress) -> bool {
+    class::guest(ing, &inputs.ingress_classes, &inputs.ingress_options)
+}
+
 /// The Secrets the served Ingresses name in their own namespace: `spec.tls` and the
 /// `auth-tls-secret` and `proxy-ssl-secret` annotations.
 pub(crate) fn referenced_secrets(inputs: &Inputs) -> Vec<Key> {

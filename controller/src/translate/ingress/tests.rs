@@ -348,3 +348,59 @@ fn client_certificate_annotations_under_another_prefix_refuse_the_ingress() {
             .any(|d| d.reason == "UnsupportedSecurityAnnotation")
     );
 }
+
+#[test]
+fn an_nginx_class_ingress_is_a_guest_only_when_served_for_the_option() {
+    let mut doc = ingress(
+        "web",
+        "a.example",
+        &[("/", "Prefix", json!({"number": 80}))],
+    );
+    doc["spec"]["ingressClassName"] = json!("nginx");
+    let mut w = world().ingress(doc);
+    w.inputs_mut().ingress_options.serve_nginx_class = true;
+    let inputs = w.inputs_mut().clone();
+    let ing = &inputs.ingresses[0];
+    assert!(super::served(&inputs).count() == 1 && super::guest(&inputs, ing));
+    // Once Portcullis's own class is named nginx, the Ingress is its own, status and all.
+    let mut inputs = inputs.clone();
+    inputs.ingress_classes.push(
+        serde_json::from_value(class("nginx", "portcullis.io/ingress-controller", false))
+            .expect("class"),
+    );
+    assert!(!super::guest(&inputs, &inputs.ingresses[0]));
+}
+
+#[test]
+fn a_path_that_asked_not_to_be_redirected_is_told_why_it_is() {
+    let mut quiet = ingress(
+        "quiet",
+        "a.example",
+        &[("/q", "Prefix", json!({"number": 80}))],
+    );
+    quiet["metadata"]["annotations"] = json!({"nginx.ingress.kubernetes.io/ssl-redirect": "false"});
+    let loud = ingress(
+        "loud",
+        "a.example",
+        &[("/l", "Prefix", json!({"number": 80}))],
+    );
+    let t = world().ingress(quiet.clone()).ingress(loud).translate();
+    let told: Vec<_> = t
+        .diagnostics
+        .iter()
+        .filter(|d| d.reason == "DiffersFromIngressNginx")
+        .map(|d| d.object.name.as_str())
+        .collect();
+    assert_eq!(told, ["quiet"]);
+    // Alone, it is served over plain HTTP as asked, and nothing is said.
+    let t = world().ingress(quiet).translate();
+    assert!(t.diagnostics.is_empty(), "{:?}", t.diagnostics);
+    let http = t
+        .snapshot
+        .ports
+        .iter()
+        .find(|p| p.protocol == Protocol::Http)
+        .expect("HTTP port");
+    assert_eq!(http.servers[0].redirect_https_port, None);
+    assert_eq!(http.servers[0].routes.len(), 1);
+}
