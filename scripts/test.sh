@@ -6,9 +6,11 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use as real peers: openssl (reference output, the quickstart's
 # PKI, later the OCSP responder), curl (a real TLS client), python3 (the quickstart's demo
-# backend, the normalising file servers) and a JDK (the Java test client).
+# backend, the normalising file servers), a JDK (the Java test client) and nginx (the oracle
+# of ingress-nginx's auth-tls behaviour, configured as its template configures it; the
+# package's service is not started, the test runs its own on a free port).
 . scripts/lib.sh
-ensure_commands openssl curl python3 java:default-jdk-headless
+ensure_commands openssl curl python3 java:default-jdk-headless nginx
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is required (install Rust with rustup)" >&2

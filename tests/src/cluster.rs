@@ -5,7 +5,7 @@
 //! As in controller-runtime's envtest there is no kube-controller-manager: tests create what
 //! a controller would (EndpointSlices) themselves.
 
-use std::net::TcpListener;
+use crate::gateway::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -180,13 +180,6 @@ pub fn harness_cache(script: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("run {script}: {e}"));
     assert!(out.status.success(), "{script} failed");
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind port 0")
-        .port()
 }
 
 fn log(dir: &Path, name: &str) -> Stdio {

@@ -32,12 +32,26 @@ pub fn portcullis_bin() -> PathBuf {
     bin
 }
 
-/// A free port on 127.0.0.1 (bound and released; the gateway binds it right after).
+/// A free port on 127.0.0.1 (bound and released; the gateway binds it right after), never
+/// one this test process was given before: the tests of one binary run in parallel, and the
+/// kernel may hand a released port out again, so two gateways could be told the same port
+/// and one test talk to the other's gateway.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind port 0")
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for _ in 0..1000 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("bind port 0")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no port on 127.0.0.1 not given out before in 1000 tries");
 }
 
 impl Standalone {

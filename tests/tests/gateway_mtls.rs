@@ -238,7 +238,7 @@ fn refused_clients_get_400_with_their_reason() {
         );
     }
     // A self-signed certificate nobody trusts, CA or not (`openssl req -x509` makes a CA), is
-    // an unknown issuer, not a bad signature.
+    // an unknown issuer, not a bad signature: OpenSSL's "self-signed certificate".
     let stranger = Leaf::self_signed("stranger");
     let stranger_ca = Ca::root("Stranger CA");
     for (name, pem, key) in [
@@ -260,7 +260,7 @@ fn refused_clients_get_400_with_their_reason() {
             (status, body.trim()),
             (
                 400,
-                "400 Bad Request: client certificate refused: unable to get local issuer certificate"
+                "400 Bad Request: client certificate refused: self-signed certificate"
             ),
             "{name}"
         );
@@ -346,9 +346,10 @@ fn passthrough_tells_the_backend_the_verdict() {
     )
     .expect("request");
     assert_eq!(status, 200, "{body}");
+    // Its certificate alone, from a CA nobody trusts: OpenSSL's words for that.
     assert_eq!(
         headers(&body)["ssl-client-verify"],
-        "FAILED:unable to get local issuer certificate"
+        "FAILED:unable to verify the first certificate"
     );
 }
 
@@ -422,7 +423,7 @@ fn optional_admits_without_a_certificate_but_not_with_a_bad_one() {
         rustls_get_as(env.port, "opt.example", "/", &root, &bad, &[]).expect("request");
     assert_eq!(status, 400, "{body}");
     assert!(
-        body.contains("unable to get local issuer certificate"),
+        body.contains("unable to verify the first certificate"),
         "{body}"
     );
 }

@@ -17,6 +17,8 @@ use world::World;
 mod annotations;
 #[path = "ingress_nginx/cluster.rs"]
 mod cluster;
+#[path = "ingress_nginx/oracle.rs"]
+mod oracle;
 #[path = "ingress_nginx/rows.rs"]
 mod rows;
 #[path = "ingress_nginx/support.rs"]
@@ -108,7 +110,7 @@ fn auth_tls_annotations_behave_as_ingress_nginx_documents() {
     );
     assert!(
         text.contains(
-            "14 Ingress(es) (13 served, 1 of other classes left alone), 2 IngressClass(es)"
+            "15 Ingress(es) (14 served, 1 of other classes left alone), 2 IngressClass(es)"
         ),
         "{text}"
     );

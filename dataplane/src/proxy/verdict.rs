@@ -15,8 +15,8 @@ use rustls::CertificateError;
 pub enum Reason {
     /// No certificate was presented where one is required.
     NoCertificate,
-    /// The certificate does not chain to a trusted CA.
-    UnknownCa,
+    /// The certificate does not chain to a trusted CA; how it fell short.
+    UnknownCa(Untrusted),
     /// The certificate (or one in its chain) has expired.
     Expired,
     /// The certificate (or one in its chain) is not valid yet.
@@ -44,7 +44,7 @@ impl Reason {
     /// One of each kind (every label once), for catalogues and the docs check.
     pub const ALL: [Self; 15] = [
         Self::NoCertificate,
-        Self::UnknownCa,
+        Self::UnknownCa(Untrusted::Issuer),
         Self::Expired,
         Self::NotYetValid,
         Self::IssuerDnMismatch,
@@ -64,7 +64,7 @@ impl Reason {
     pub fn label(self) -> &'static str {
         match self {
             Self::NoCertificate => "NoCertificate",
-            Self::UnknownCa => "UnknownCA",
+            Self::UnknownCa(_) => "UnknownCA",
             Self::Expired => "Expired",
             Self::NotYetValid => "NotYetValid",
             Self::IssuerDnMismatch => "IssuerDNMismatch",
@@ -80,7 +80,7 @@ impl Reason {
     pub fn description(self) -> Cow<'static, str> {
         Cow::Borrowed(match self {
             Self::NoCertificate => "no client certificate presented",
-            Self::UnknownCa => "unable to get local issuer certificate",
+            Self::UnknownCa(u) => u.description(),
             Self::Expired => "certificate has expired",
             Self::NotYetValid => "certificate is not yet valid",
             Self::IssuerDnMismatch => "unable to verify the client certificate issuer",
@@ -105,7 +105,7 @@ impl Reason {
         match e {
             E::CertExpired { .. } | E::InvalidCertValidity => Self::Expired,
             E::CertNotValidYet { .. } => Self::NotYetValid,
-            E::UnknownIssuer => Self::UnknownCa,
+            E::UnknownIssuer => Self::UnknownCa(Untrusted::Issuer),
             // Only the depth limit (`max_intermediates`) ends a search this way: webpki's own
             // limit of six CAs is far above any real chain.
             E::MaximumPathDepthExceeded => Self::ChainTooLong,
@@ -120,7 +120,7 @@ impl Reason {
         rustls::Error::InvalidCertificate(match self {
             Self::Expired => CertificateError::Expired,
             Self::NotYetValid => CertificateError::NotValidYet,
-            Self::UnknownCa | Self::IssuerDnMismatch => CertificateError::UnknownIssuer,
+            Self::UnknownCa(_) | Self::IssuerDnMismatch => CertificateError::UnknownIssuer,
             Self::WrongPurpose => CertificateError::InvalidPurpose,
             Self::Revoked { .. } => CertificateError::Revoked,
             Self::RevocationUnknown(_) => CertificateError::UnknownRevocationStatus,
@@ -162,6 +162,36 @@ impl fmt::Display for Verdict {
                 write!(f, "SUCCESS:revocation status unknown ({})", u.description())
             }
             Self::Failed(r) => write!(f, "FAILED:{}", r.description()),
+        }
+    }
+}
+
+/// How a certificate fell short of a trusted CA, told as OpenSSL's verify error tells it (what
+/// nginx puts in `$ssl_client_verify`), from the certificates the client sent. webpki has
+/// already refused the chain; this only words the refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Untrusted {
+    /// The client sent its certificate alone, and no trusted CA issued it
+    /// (`X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE`).
+    Leaf,
+    /// The CAs the client sent end at one whose issuer is not trusted
+    /// (`X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY`).
+    Issuer,
+    /// The certificate is self-signed (`X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT`).
+    SelfSigned,
+    /// The CAs the client sent end at a self-signed root that is not trusted
+    /// (`X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN`).
+    SelfSignedInChain,
+}
+
+impl Untrusted {
+    /// OpenSSL 3's words.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::Leaf => "unable to verify the first certificate",
+            Self::Issuer => "unable to get local issuer certificate",
+            Self::SelfSigned => "self-signed certificate",
+            Self::SelfSignedInChain => "self-signed certificate in certificate chain",
         }
     }
 }
@@ -240,7 +270,7 @@ mod tests {
         assert_eq!(Verdict::None.to_string(), "NONE");
         assert_eq!(Verdict::Success.to_string(), "SUCCESS");
         assert_eq!(
-            Verdict::Failed(Reason::UnknownCa).to_string(),
+            Verdict::Failed(Reason::UnknownCa(Untrusted::Issuer)).to_string(),
             "FAILED:unable to get local issuer certificate"
         );
         assert_eq!(

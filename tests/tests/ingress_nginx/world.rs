@@ -11,9 +11,19 @@ pub struct World {
     pub expired: Leaf,
     pub revoked: Leaf,
     pub stranger: Leaf,
+    /// The stranger's issuing CA and root (trusted by no Secret but `other-ca`).
+    pub other: Ca,
+    pub other_root: Ca,
+    pub self_signed: Leaf,
     pub deep: Leaf,
-    /// The root of the server certificate.
+    /// The root of the server certificate, and the certificate (for every host).
     pub server_root: Ca,
+    pub server: Leaf,
+    /// Secret `devices-ca`: the chain (root, issuing CA) and a CRL from each.
+    pub devices_chain: String,
+    pub devices_crls: String,
+    /// Secret `deep-ca`: the chain with a second intermediate.
+    pub deep_chain: String,
     /// Every object: IngressClasses, Secrets, the Ingresses and Service `echo`.
     pub manifests: Manifests,
 }
@@ -51,6 +61,7 @@ impl World {
             "off.example",
             "optional.example",
             "noca.example",
+            "noca-plain.example",
             "errpage.example",
             "cn.example",
             "cn-other.example",
@@ -69,6 +80,7 @@ impl World {
             .ingress_class("other", "example.com/other-controller", false)
             .ca_secret_with_crl("default", "devices-ca", chain.as_bytes(), crls.as_bytes())
             .ca_secret("default", "deep-ca", deep_chain.as_bytes())
+            .ca_secret("default", "devices-ca-plain", chain.as_bytes())
             .ca_secret(
                 "default",
                 "other-ca",
@@ -77,63 +89,7 @@ impl World {
             .tls_secret("default", "site-tls", &server.pem(), server.key_pem())
             .service("default", "echo", "127.0.0.1", backend);
         let secret = ("auth-tls-secret", "default/devices-ca");
-        let ingresses: Vec<(&str, Vec<(&str, &str)>)> = vec![
-            (
-                "on.example",
-                vec![
-                    secret,
-                    ("auth-tls-verify-client", "on"),
-                    ("auth-tls-pass-certificate-to-upstream", "true"),
-                ],
-            ),
-            (
-                "off.example",
-                vec![secret, ("auth-tls-verify-client", "off")],
-            ),
-            (
-                "optional.example",
-                vec![secret, ("auth-tls-verify-client", "optional")],
-            ),
-            (
-                "noca.example",
-                vec![secret, ("auth-tls-verify-client", "optional_no_ca")],
-            ),
-            (
-                "errpage.example",
-                vec![
-                    secret,
-                    ("auth-tls-error-page", "https://errors.example/cert"),
-                ],
-            ),
-            (
-                "cn.example",
-                vec![secret, ("auth-tls-match-cn", "CN=valid")],
-            ),
-            (
-                "cn-other.example",
-                vec![secret, ("auth-tls-match-cn", "CN=(nobody|someone)")],
-            ),
-            (
-                "cn-optional.example",
-                vec![
-                    secret,
-                    ("auth-tls-verify-client", "optional"),
-                    ("auth-tls-match-cn", "CN=valid"),
-                ],
-            ),
-            (
-                "depth1.example",
-                vec![("auth-tls-secret", "default/deep-ca")],
-            ),
-            (
-                "depth2.example",
-                vec![
-                    ("auth-tls-secret", "default/deep-ca"),
-                    ("auth-tls-verify-depth", "2"),
-                ],
-            ),
-            ("plain.example", vec![]),
-        ];
+        let ingresses = ingresses();
         for (host, annotations) in &ingresses {
             m = m.ingress(
                 host,
@@ -174,9 +130,85 @@ impl World {
             expired,
             revoked,
             stranger,
+            other,
+            other_root,
+            self_signed: Leaf::self_signed("self-made"),
             deep,
             server_root,
+            server,
+            devices_chain: chain,
+            devices_crls: crls,
+            deep_chain,
             manifests: m,
         }
     }
+}
+
+/// The Ingresses of the table, one per host: the annotations (without the prefix) each sets.
+pub fn ingresses() -> Vec<(&'static str, Vec<(&'static str, &'static str)>)> {
+    let secret = ("auth-tls-secret", "default/devices-ca");
+    vec![
+        (
+            "on.example",
+            vec![
+                secret,
+                ("auth-tls-verify-client", "on"),
+                ("auth-tls-pass-certificate-to-upstream", "true"),
+            ],
+        ),
+        (
+            "off.example",
+            vec![secret, ("auth-tls-verify-client", "off")],
+        ),
+        (
+            "optional.example",
+            vec![secret, ("auth-tls-verify-client", "optional")],
+        ),
+        (
+            "noca.example",
+            vec![secret, ("auth-tls-verify-client", "optional_no_ca")],
+        ),
+        (
+            "noca-plain.example",
+            vec![
+                ("auth-tls-secret", "default/devices-ca-plain"),
+                ("auth-tls-verify-client", "optional_no_ca"),
+            ],
+        ),
+        (
+            "errpage.example",
+            vec![
+                secret,
+                ("auth-tls-error-page", "https://errors.example/cert"),
+            ],
+        ),
+        (
+            "cn.example",
+            vec![secret, ("auth-tls-match-cn", "CN=valid")],
+        ),
+        (
+            "cn-other.example",
+            vec![secret, ("auth-tls-match-cn", "CN=(nobody|someone)")],
+        ),
+        (
+            "cn-optional.example",
+            vec![
+                secret,
+                ("auth-tls-verify-client", "optional"),
+                ("auth-tls-match-cn", "CN=valid"),
+            ],
+        ),
+        (
+            "depth1.example",
+            vec![("auth-tls-secret", "default/deep-ca")],
+        ),
+        (
+            "depth2.example",
+            vec![
+                ("auth-tls-secret", "default/deep-ca"),
+                ("auth-tls-verify-depth", "2"),
+            ],
+        ),
+        ("plain.example", vec![]),
+    ]
 }

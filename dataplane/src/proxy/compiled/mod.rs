@@ -92,8 +92,12 @@ pub enum CertGate {
     /// A valid certificate is required.
     Required,
     /// A presented certificate must be valid but for chaining to a trusted CA; none is fine
-    /// (nginx's `optional_no_ca`).
-    OptionalNoCa,
+    /// (nginx's `optional_no_ca`). With `crl` (CRLs checked along the chain), as nginx with
+    /// `ssl_crl`, only an untrusted certificate sent alone passes.
+    OptionalNoCa {
+        /// CRLs are checked for every certificate of the chain.
+        crl: bool,
+    },
 }
 
 /// A route ready to match.
@@ -286,7 +290,9 @@ fn compile_server(
         gate: match auth {
             ClientAuth::Required(_) => CertGate::Required,
             ClientAuth::Optional(_) => CertGate::Optional,
-            ClientAuth::OptionalNoCa(_) => CertGate::OptionalNoCa,
+            ClientAuth::OptionalNoCa(v) => CertGate::OptionalNoCa {
+                crl: matches!(v.revocation, crate::config::Revocation::Crl(_)),
+            },
             ClientAuth::Off | ClientAuth::Passthrough(_) => CertGate::Open,
         },
         exclusion_paths,

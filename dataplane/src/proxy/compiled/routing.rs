@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{CertGate, CompiledPort, CompiledRoute, CompiledServer};
 use crate::canon;
 use crate::config::PathMatch;
-use crate::proxy::verdict::{Reason, Verdict};
+use crate::proxy::verdict::{Reason, Unknown, Untrusted, Verdict};
 
 impl CompiledPort {
     /// The server for a hostname (SNI or Host, lowercase, no port): an exact name first, then a
@@ -38,13 +38,18 @@ impl CompiledServer {
     /// Why a request with this verdict is refused under the server's gate, outside exclusion
     /// paths: a refused certificate under Optional or Required, a missing one under Required,
     /// and under OptionalNoCa a refused one but for an untrusted issuer (nginx lets exactly
-    /// those through: `ngx_ssl_verify_error_optional`).
+    /// those through: `ngx_ssl_verify_error_optional`). With CRLs, nginx (OpenSSL with
+    /// `CRL_CHECK_ALL`) finds none for an untrusted chain's CAs and its last error is that,
+    /// unless the client sent its certificate alone (OpenSSL then ends on "unable to verify
+    /// the first certificate"): those are refused as nginx refuses them.
     pub fn refusal_of(&self, verdict: &Verdict) -> Option<Reason> {
         match (verdict, self.gate) {
-            (Verdict::Failed(Reason::UnknownCa), CertGate::OptionalNoCa) => None,
+            (Verdict::Failed(Reason::UnknownCa(u)), CertGate::OptionalNoCa { crl }) => {
+                (crl && *u != Untrusted::Leaf).then_some(Reason::RevocationUnknown(Unknown::NoCrl))
+            }
             (
                 Verdict::Failed(r),
-                CertGate::Optional | CertGate::Required | CertGate::OptionalNoCa,
+                CertGate::Optional | CertGate::Required | CertGate::OptionalNoCa { .. },
             ) => Some(*r),
             (Verdict::None, CertGate::Required) => Some(Reason::NoCertificate),
             _ => None,
@@ -263,6 +268,12 @@ mod tests {
         let failed = Verdict::Failed(Reason::Expired);
         let unknown = Verdict::SuccessRevocationUnknown(crate::proxy::verdict::Unknown::NoCrl);
         let mut s = server(&[(prefix("/"), false)], &[]);
+        let (no_ca, no_ca_crl) = (
+            CertGate::OptionalNoCa { crl: false },
+            CertGate::OptionalNoCa { crl: true },
+        );
+        let untrusted = |u| Verdict::Failed(Reason::UnknownCa(u));
+        let no_crl = Reason::RevocationUnknown(crate::proxy::verdict::Unknown::NoCrl);
         for (gate, verdict, refused) in [
             (
                 CertGate::Required,
@@ -276,16 +287,22 @@ mod tests {
             (CertGate::Optional, &failed, Some(Reason::Expired)),
             (CertGate::Open, &failed, None),
             (CertGate::Open, &Verdict::None, None),
-            // nginx's optional_no_ca: an untrusted issuer passes, every other failure not.
-            (CertGate::OptionalNoCa, &Verdict::None, None),
-            (CertGate::OptionalNoCa, &failed, Some(Reason::Expired)),
+            // nginx's optional_no_ca: an untrusted issuer passes, every other failure not;
+            // with CRLs, only a certificate sent alone.
+            (no_ca, &Verdict::None, None),
+            (no_ca, &failed, Some(Reason::Expired)),
+            (no_ca, &untrusted(Untrusted::Leaf), None),
+            (no_ca, &untrusted(Untrusted::SelfSigned), None),
+            (no_ca, &untrusted(Untrusted::Issuer), None),
+            (no_ca_crl, &untrusted(Untrusted::Leaf), None),
             (
-                CertGate::OptionalNoCa,
-                &Verdict::Failed(Reason::UnknownCa),
-                None,
+                no_ca_crl,
+                &untrusted(Untrusted::SelfSignedInChain),
+                Some(no_crl),
             ),
+            (no_ca_crl, &untrusted(Untrusted::Issuer), Some(no_crl)),
             (
-                CertGate::OptionalNoCa,
+                no_ca,
                 &Verdict::Failed(Reason::ChainTooLong),
                 Some(Reason::ChainTooLong),
             ),

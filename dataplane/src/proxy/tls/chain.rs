@@ -13,7 +13,7 @@ use super::x509::Judge;
 use crate::config::{ClientVerification, FailurePolicy, Revocation};
 use crate::pki::CertificateInfo;
 use crate::proxy::revocation::{self, CrlIndex, RevocationClient, Status};
-use crate::proxy::verdict::{MAX_PRESENTED_CERTIFICATES, Reason, Unknown, Verdict};
+use crate::proxy::verdict::{MAX_PRESENTED_CERTIFICATES, Reason, Unknown, Untrusted, Verdict};
 
 #[derive(Debug)]
 pub(super) struct ChainCheck {
@@ -130,7 +130,7 @@ impl ClientAuthVerifier {
         now: UnixTime,
     ) -> (Verdict, Option<Verified>) {
         let Some(chain) = &self.chain else {
-            return (Verdict::Failed(Reason::UnknownCa), None);
+            return (Verdict::Failed(Reason::UnknownCa(Untrusted::Issuer)), None);
         };
         if sent.len() >= MAX_PRESENTED_CERTIFICATES {
             // Refused before any path building: a client cannot make every handshake search
@@ -139,7 +139,7 @@ impl ClientAuthVerifier {
         }
         let path = match chain.judge.verify(leaf, sent, now) {
             Ok(path) => path,
-            Err(e) => return (Verdict::Failed(chain.refusal(leaf, &e)), None),
+            Err(e) => return (Verdict::Failed(chain.refusal(leaf, sent, &e)), None),
         };
         let Ok(info) = CertificateInfo::from_der(leaf) else {
             return (Verdict::Failed(Reason::BadCertificate), None);
@@ -269,18 +269,59 @@ impl ChainCheck {
     /// The reason for a chain webpki refused. webpki refuses a CA certificate presented as a
     /// client's before it looks for an issuer (`CaUsedAsEndEntity`); for a self-signed one the
     /// gateway does not trust (what `openssl req -x509` makes), what is missing is a trusted
-    /// issuer, as OpenSSL reports it, not a bad signature.
-    fn refusal(&self, leaf: &CertificateDer<'_>, e: &webpki::Error) -> Reason {
+    /// issuer, as OpenSSL reports it, not a bad signature. A missing issuer is worded as
+    /// OpenSSL words it, from the certificates the client `sent` ([`Untrusted`]).
+    fn refusal(
+        &self,
+        leaf: &CertificateDer<'_>,
+        sent: &[CertificateDer<'_>],
+        e: &webpki::Error,
+    ) -> Reason {
         let reason = Reason::from_webpki(e);
-        let untrusted_self_signed = || {
-            CertificateInfo::from_der(leaf)
-                .is_ok_and(|c| c.is_self_issued() && !self.cas.iter().any(|t| t.der() == c.der()))
+        let Ok(info) = CertificateInfo::from_der(leaf) else {
+            return reason;
         };
-        if matches!(reason, Reason::BadCertificate) && untrusted_self_signed() {
-            Reason::UnknownCa
-        } else {
-            reason
+        let untrusted_self_signed =
+            info.is_self_issued() && !self.cas.iter().any(|t| t.der() == info.der());
+        match reason {
+            Reason::BadCertificate | Reason::UnknownCa(_) if untrusted_self_signed => {
+                Reason::UnknownCa(Untrusted::SelfSigned)
+            }
+            Reason::UnknownCa(_) => Reason::UnknownCa(untrusted(&info, sent)),
+            other => other,
         }
+    }
+}
+
+/// Where the chain a client sent stops, following issuer names up from `leaf` (as OpenSSL
+/// builds its chain before it reports which issuer it could not find).
+fn untrusted(leaf: &CertificateInfo, sent: &[CertificateDer<'_>]) -> Untrusted {
+    let sent: Vec<CertificateInfo> = sent
+        .iter()
+        .filter_map(|c| CertificateInfo::from_der(c).ok())
+        .collect();
+    let mut current = leaf;
+    // Each step takes one more sent certificate: bounded by what was sent.
+    for step in 0..sent.len() {
+        let Some(issuer) = sent
+            .iter()
+            .find(|c| c.subject == current.issuer && c.der() != current.der())
+        else {
+            return if step == 0 {
+                Untrusted::Leaf
+            } else {
+                Untrusted::Issuer
+            };
+        };
+        if issuer.is_self_issued() {
+            return Untrusted::SelfSignedInChain;
+        }
+        current = issuer;
+    }
+    if sent.is_empty() {
+        Untrusted::Leaf
+    } else {
+        Untrusted::Issuer
     }
 }
 
