@@ -183,6 +183,20 @@ pub fn check(w: &World, get: &Get<'_>, keep: &dyn Fn(&str) -> bool) -> Vec<Strin
             None,
             "nginx + OpenSSL 3 (oracle): with ssl_crl, X509_V_ERR_UNABLE_TO_GET_CRL is the last error",
         ),
+        (
+            "on.example",
+            Some((&w.forged, &[])),
+            400,
+            None,
+            "nginx: the issuer is found by name and the signature fails (X509_V_ERR_CERT_SIGNATURE_FAILURE, 495)",
+        ),
+        (
+            "noca-plain.example",
+            Some((&w.forged, &[])),
+            400,
+            None,
+            "nginx optional_no_ca: a signature failure is not optional (495)",
+        ),
         // Without ca.crl, every untrusted chain passes, in OpenSSL's words.
         (
             "noca-plain.example",
@@ -312,6 +326,7 @@ pub fn check(w: &World, get: &Get<'_>, keep: &dyn Fn(&str) -> bool) -> Vec<Strin
         (&w.stranger, "other-CA"),
         (&w.deep, "deep"),
         (&w.self_signed, "self-signed"),
+        (&w.forged, "forged"),
     ];
     let name_of = |c: Option<(&Leaf, &[&Ca])>| {
         c.map_or("no certificate", |(l, _)| {

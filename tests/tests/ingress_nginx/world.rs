@@ -15,6 +15,8 @@ pub struct World {
     pub other: Ca,
     pub other_root: Ca,
     pub self_signed: Leaf,
+    /// Issued in the name of the devices' issuing CA by another key.
+    pub forged: Leaf,
     pub deep: Leaf,
     /// The root of the server certificate, and the certificate (for every host).
     pub server_root: Ca,
@@ -133,6 +135,9 @@ impl World {
             other,
             other_root,
             self_signed: Leaf::self_signed("self-made"),
+            forged: Ca::root("Forger Root")
+                .intermediate("Devices Issuing")
+                .client("forged"),
             deep,
             server_root,
             server,

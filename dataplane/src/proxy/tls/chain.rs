@@ -287,42 +287,56 @@ impl ChainCheck {
             Reason::BadCertificate | Reason::UnknownCa(_) if untrusted_self_signed => {
                 Reason::UnknownCa(Untrusted::SelfSigned)
             }
-            Reason::UnknownCa(_) => Reason::UnknownCa(untrusted(&info, sent)),
+            Reason::UnknownCa(_) => untrusted(&info, sent, &self.cas),
             other => other,
         }
     }
 }
 
 /// Where the chain a client sent stops, following issuer names up from `leaf` (as OpenSSL
-/// builds its chain before it reports which issuer it could not find).
-fn untrusted(leaf: &CertificateInfo, sent: &[CertificateDer<'_>]) -> Untrusted {
+/// builds its chain before it reports which issuer it could not find). A chain that names a
+/// trusted CA as an issuer reached it and failed on its signature, to OpenSSL as to webpki:
+/// that is a bad certificate, refused in every mode, not an unknown issuer.
+fn untrusted(
+    leaf: &CertificateInfo,
+    sent: &[CertificateDer<'_>],
+    cas: &[CertificateInfo],
+) -> Reason {
     let sent: Vec<CertificateInfo> = sent
         .iter()
         .filter_map(|c| CertificateInfo::from_der(c).ok())
         .collect();
+    let trusted_issuer = |c: &CertificateInfo| cas.iter().any(|ca| ca.subject == c.issuer);
+    let kind = |u| Reason::UnknownCa(u);
     let mut current = leaf;
+    if trusted_issuer(current) {
+        return Reason::BadCertificate;
+    }
     // Each step takes one more sent certificate: bounded by what was sent.
     for step in 0..sent.len() {
         let Some(issuer) = sent
             .iter()
             .find(|c| c.subject == current.issuer && c.der() != current.der())
         else {
-            return if step == 0 {
+            return kind(if step == 0 {
                 Untrusted::Leaf
             } else {
                 Untrusted::Issuer
-            };
+            });
         };
         if issuer.is_self_issued() {
-            return Untrusted::SelfSignedInChain;
+            return kind(Untrusted::SelfSignedInChain);
+        }
+        if trusted_issuer(issuer) {
+            return Reason::BadCertificate;
         }
         current = issuer;
     }
-    if sent.is_empty() {
+    kind(if sent.is_empty() {
         Untrusted::Leaf
     } else {
         Untrusted::Issuer
-    }
+    })
 }
 
 /// The names a CertificateRequest lists as acceptable CAs: every CA of the trusted bundles,
