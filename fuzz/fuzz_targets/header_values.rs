@@ -3,7 +3,7 @@
 #![no_main]
 
 use dataplane::config::{HeaderPreset, HeaderRule, HeaderTemplate, Hostname};
-use dataplane::proxy::verdict::{Reason, Verdict};
+use dataplane::proxy::verdict::{Reason, Untrusted, Verdict};
 use dataplane::proxy::request::identity;
 use libfuzzer_sys::fuzz_target;
 
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     for verdict in [
         Verdict::None,
         Verdict::Success,
-        Verdict::Failed(Reason::UnknownCa),
+        Verdict::Failed(Reason::UnknownCa(Untrusted::Leaf)),
     ] {
         let mut headers = http::HeaderMap::new();
         identity::set(&mut headers, &presets, &rules, None, &verdict);
