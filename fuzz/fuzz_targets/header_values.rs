@@ -3,8 +3,8 @@
 #![no_main]
 
 use dataplane::config::{HeaderPreset, HeaderRule, HeaderTemplate, Hostname};
-use dataplane::proxy::verdict::{Reason, Untrusted, Verdict};
 use dataplane::proxy::request::identity;
+use dataplane::proxy::verdict::{Reason, Untrusted, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
         for name in [&cert.subject, &cert.issuer] {
             let rendered = name.openssl();
             // Every byte outside printable ASCII is escaped: the value is a valid header.
-            assert!(rendered.bytes().all(|b| (0x20..0x7f).contains(&b)), "{rendered:?}");
+            assert!(
+                rendered.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "{rendered:?}"
+            );
         }
     }
     let inspection = TrustBundle::inspect(data);
