@@ -376,6 +376,19 @@ pub fn check_headers(w: &World, get: &Get<'_>) {
         "{cert}"
     );
     assert_eq!(unescape(cert), valid.pem());
+    // Byte for byte as nginx escapes it (ngx_escape_uri, NGX_ESCAPE_URI_COMPONENT): every
+    // byte but letters, digits and `-._~` as %XX, so `+`, `/` and `=` of the base64 too.
+    let component: String = valid
+        .pem()
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    assert_eq!(cert, component);
     // Without pass-certificate-to-upstream, no certificate; with match-cn the same headers.
     let echoed = get("cn.example", Some((valid, &[])), &[])
         .echoed
