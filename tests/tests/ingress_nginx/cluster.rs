@@ -158,6 +158,41 @@ fn ingresses_applied_with_kubectl_are_served_by_the_controller_and_a_dataplane()
         "an Ingress of class nginx was written to"
     );
     assert_eq!(address("other-class"), None);
+    // An Ingress moved to another class: its address is given up, once (no write loop).
+    let moved = cluster.kubectl(&[
+        "patch",
+        "ingress",
+        "on.example",
+        "-n",
+        "default",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"ingressClassName":"other"}}"#,
+    ]);
+    assert!(
+        moved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&moved.stderr)
+    );
+    assert!(
+        Standalone::eventually(Duration::from_secs(30), || address("on.example").is_none()),
+        "{:?}\n{}",
+        address("on.example"),
+        controller.log()
+    );
+    let version = || {
+        get_json(&cluster, &["get", "ingress", "on.example", "-n", "default"])["metadata"]
+            ["resourceVersion"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let released = version();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        version(),
+        released,
+        "the controller kept writing a released status"
+    );
 
     // Diagnostics of Ingresses are Warning Events: the conflict on both Ingresses, the
     // annotation not carried out on its own.

@@ -72,6 +72,44 @@ impl Reconciler {
         }
         // Forgotten once gone, so a diagnostic that comes back is announced again.
         self.announced_ingress = current;
+        self.release_ingress_statuses(inputs, &params).await
+    }
+
+    /// Gives up the status of every Ingress no longer served (its class changed, or it is a
+    /// guest of ingress-nginx now) that still holds the addresses this field manager wrote:
+    /// a server-side apply without them removes what only it owned, so `kubectl get ingress`
+    /// stops showing an address that no longer serves it.
+    async fn release_ingress_statuses(
+        &self,
+        inputs: &Inputs,
+        params: &PatchParams,
+    ) -> kube::Result<()> {
+        let served: BTreeSet<(String, String)> = served_ingresses(inputs)
+            .filter(|i| !guest_ingress(inputs, i))
+            .map(|i| (namespace_of(i), i.name_any()))
+            .collect();
+        let ours = |ing: &Ingress| {
+            ing.metadata.managed_fields.iter().flatten().any(|m| {
+                // Owning a status field still: once released, the entry owns none, so a
+                // release is never repeated (each write would wake the reconciler again).
+                m.manager.as_deref() == Some(self.opts.field_manager.as_str())
+                    && m.subresource.as_deref() == Some("status")
+                    && m.operation.as_deref() == Some("Apply")
+                    && m.fields_v1
+                        .as_ref()
+                        .is_some_and(|f| f.0.get("f:status").is_some())
+            })
+        };
+        let body = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress"});
+        for ing in &inputs.ingresses {
+            let key = (namespace_of(ing), ing.name_any());
+            if served.contains(&key) || !ours(ing) {
+                continue;
+            }
+            Api::<Ingress>::namespaced(self.client.clone(), &key.0)
+                .patch_status(&key.1, params, &Patch::Apply(&body))
+                .await?;
+        }
         Ok(())
     }
 
