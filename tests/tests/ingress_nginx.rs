@@ -7,10 +7,9 @@
 use std::process::Command;
 
 use portcullis_tests::backend::EchoBackend;
+use portcullis_tests::gateway::free_port;
 use portcullis_tests::gateway::portcullis_bin;
-use portcullis_tests::gateway::{Standalone, free_port};
-use portcullis_tests::pki::{Ca, Leaf};
-use support::{ask, ask_http};
+use support::{ask, ask_http, https_get, serve_ingresses};
 use world::World;
 
 #[path = "ingress_nginx/annotations.rs"]
@@ -35,24 +34,8 @@ fn auth_tls_annotations_behave_as_ingress_nginx_documents() {
     w.manifests.write(dir.path());
     let root_pem = dir.path().join("server-root.pem");
     std::fs::write(&root_pem, w.server_root.pem()).expect("root");
-    let flags = [
-        format!("--ingress-http-port={http}"),
-        format!("--ingress-https-port={https}"),
-    ];
-    let gw = Standalone::start_with(
-        dir.path(),
-        &[http, https],
-        &[flags[0].as_str(), flags[1].as_str()],
-    );
-    let get = |host: &str, client: Option<(&Leaf, &[&Ca])>, headers: &[&str]| {
-        ask(
-            &format!("https://{host}:{https}/x"),
-            https,
-            &root_pem,
-            client,
-            headers,
-        )
-    };
+    let gw = serve_ingresses(dir.path(), http, https);
+    let get = https_get(https, &root_pem);
     rows::assert_behaves(&w, &get, &|| gw.stderr());
 
     // ssl-redirect (default true for hosts in spec.tls): plain HTTP is redirected with 308.

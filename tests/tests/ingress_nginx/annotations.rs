@@ -4,11 +4,11 @@
 use std::process::Command;
 
 use portcullis_tests::backend::EchoBackend;
-use portcullis_tests::gateway::{Standalone, free_port, portcullis_bin};
+use portcullis_tests::gateway::{free_port, portcullis_bin};
 use portcullis_tests::manifests::Manifests;
 use portcullis_tests::pki::Ca;
 
-use super::support::ask_http;
+use super::support::{ask_http, serve_ingresses};
 
 #[test]
 fn unsupported_annotations_are_named_and_access_restricting_ones_refuse_the_ingress() {
@@ -78,15 +78,7 @@ fn unsupported_annotations_are_named_and_access_restricting_ones_refuse_the_ingr
     }
     let root_pem = dir.path().join("server-root.pem");
     std::fs::write(&root_pem, Ca::root("unused").pem()).expect("root");
-    let flags = [
-        format!("--ingress-http-port={http}"),
-        format!("--ingress-https-port={https}"),
-    ];
-    let _gw = Standalone::start_with(
-        dir.path(),
-        &[http, https],
-        &[flags[0].as_str(), flags[1].as_str()],
-    );
+    let _gw = serve_ingresses(dir.path(), http, https);
     // The class-less Ingress is served (by the default class): its host in spec.tls is
     // redirected from plain HTTP.
     let seen = ask_http("app.example", http, &root_pem);

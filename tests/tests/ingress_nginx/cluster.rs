@@ -12,11 +12,11 @@ use portcullis_tests::incluster::{
     Controller, Dataplane, SYSTEM_NAMESPACE, controller_kubeconfig, install_crds, push_service,
 };
 use portcullis_tests::manifests::Manifests;
-use portcullis_tests::pki::{Ca, Leaf};
+use portcullis_tests::pki::Ca;
 use serde_json::{Value, json};
 
 use super::rows;
-use super::support::ask;
+use super::support::https_get;
 use super::world::World;
 
 fn apply(cluster: &TestCluster, m: &Manifests) {
@@ -104,15 +104,7 @@ fn ingresses_applied_with_kubectl_are_served_by_the_controller_and_a_dataplane()
     dp.mount_push_secret(&cluster);
     let root_pem = dir.path().join("server-root.pem");
     std::fs::write(&root_pem, w.server_root.pem()).expect("root");
-    let get = |host: &str, client: Option<(&Leaf, &[&Ca])>, headers: &[&str]| {
-        ask(
-            &format!("https://{host}:{https}/x"),
-            https,
-            &root_pem,
-            client,
-            headers,
-        )
-    };
+    let get = https_get(https, &root_pem);
     let valid = Some((&w.valid, &[] as &[&Ca]));
     assert!(
         Standalone::eventually(Duration::from_secs(60), || get("on.example", valid, &[])

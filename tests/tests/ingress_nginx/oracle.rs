@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use portcullis_tests::backend::EchoBackend;
 use portcullis_tests::gateway::{KillOnDrop, Standalone, free_port};
-use portcullis_tests::pki::{Ca, Leaf};
 
 use super::rows;
-use super::support::ask;
+use super::support::https_get;
 use super::world::{World, ingresses};
 
 /// ingress-nginx's defaults (internal/ingress/annotations/authtls/main.go).
@@ -109,15 +108,7 @@ fn real_nginx_configured_as_ingress_nginx_answers_as_the_table_says() {
         log()
     );
     let root = dir.path().join("server-root.pem");
-    let get = |host: &str, client: Option<(&Leaf, &[&Ca])>, headers: &[&str]| {
-        ask(
-            &format!("https://{host}:{port}/x"),
-            port,
-            &root,
-            client,
-            headers,
-        )
-    };
+    let get = https_get(port, &root);
     // Every row but Portcullis's own (a conflict ingress-nginx resolved silently).
     let failures = rows::check(&w, &get, &|host| host != "conflict.example");
     assert!(

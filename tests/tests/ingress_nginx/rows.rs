@@ -4,11 +4,11 @@
 
 use portcullis_tests::pki::{Ca, Leaf};
 
-use super::support::{Seen, header, openssl_dn, unescape};
+use super::support::{Client, Seen, header, openssl_dn, unescape};
 use super::world::World;
 
 /// Asks `host` (over HTTPS, path `/x`) presenting the client given, with the headers given.
-pub type Get<'a> = dyn Fn(&str, Option<(&Leaf, &[&Ca])>, &[&str]) -> Seen + 'a;
+pub type Get<'a> = dyn Fn(&str, Client<'_>, &[&str]) -> Seen + 'a;
 
 /// [`check`], [`check_headers`] and [`check_stripped`]: every row, then the headers; `log`
 /// explains a failure.

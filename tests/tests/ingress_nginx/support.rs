@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use portcullis_tests::client::curl;
+use portcullis_tests::gateway::Standalone;
 use portcullis_tests::pki::{Ca, Leaf};
 use serde_json::Value;
 
@@ -21,13 +22,7 @@ pub struct Seen {
 /// One request with curl to `url` (its host resolved to 127.0.0.1 on `port`), trusting the
 /// server root at `root`, presenting `client` (leaf, then its chain) when given, and sending
 /// `headers` too.
-pub fn ask(
-    url: &str,
-    port: u16,
-    root: &Path,
-    client: Option<(&Leaf, &[&Ca])>,
-    headers: &[&str],
-) -> Seen {
+pub fn ask(url: &str, port: u16, root: &Path, client: Client<'_>, headers: &[&str]) -> Seen {
     let dir = tempfile::tempdir().expect("dir");
     let host = url
         .split("://")
@@ -71,6 +66,31 @@ pub fn ask(
         location,
         echoed: serde_json::from_str(body).ok(),
     }
+}
+
+/// A client certificate to present (the leaf, then the CAs sent after it), or none.
+pub type Client<'a> = Option<(&'a Leaf, &'a [&'a Ca])>;
+
+/// [`ask`] over HTTPS for path `/x` of a host on `port`: what the table asks with.
+pub fn https_get<'a>(port: u16, root: &'a Path) -> impl Fn(&str, Client<'_>, &[&str]) -> Seen + 'a {
+    move |host, client, headers| {
+        ask(
+            &format!("https://{host}:{port}/x"),
+            port,
+            root,
+            client,
+            headers,
+        )
+    }
+}
+
+/// `portcullis run -f dir` serving Ingresses on ports `http` and `https`.
+pub fn serve_ingresses(dir: &Path, http: u16, https: u16) -> Standalone {
+    let flags = [
+        format!("--ingress-http-port={http}"),
+        format!("--ingress-https-port={https}"),
+    ];
+    Standalone::start_with(dir, &[http, https], &[flags[0].as_str(), flags[1].as_str()])
 }
 
 /// A plain-HTTP `GET /` for `host` on `port`, without a client certificate.
