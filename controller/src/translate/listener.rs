@@ -14,7 +14,7 @@ use super::backend::BackendIndex;
 use super::diagnostic::Reporter;
 use super::inputs::{Key, secret_value};
 use super::profile::{ProfileModel, default_policy};
-use crate::api::{self, Listener, ListenerProtocol, PathMatchType};
+use crate::api::{self, Listener, ListenerProtocol, PathMatchType, SecretRef};
 
 /// What a Listener's translation reads besides the Listener.
 pub(crate) struct ListenerContext<'a> {
@@ -153,16 +153,7 @@ fn server_tls(
             report.invalid("spec.sslCertificate", Reason::MissingSslCertificate, "HTTPS and TLS listeners need sslCertificate: name a kubernetes.io/tls Secret with tls.crt and tls.key");
             None
         }
-        Some(r) => super::resolve_secret(r, namespace, ctx.secrets, "spec.sslCertificate", report).and_then(|secret| {
-            let (crt, key) = (secret_value(secret, "tls.crt"), secret_value(secret, "tls.key"));
-            let (Some(crt), Some(key)) = (crt, key) else {
-                report.unresolved("spec.sslCertificate", Reason::InvalidServerCertificate, format!("Secret {namespace}/{} needs keys tls.crt and tls.key (a kubernetes.io/tls Secret)", r.name));
-                return None;
-            };
-            ServerCertificate::from_pem(&crt, &key)
-                .map_err(|e| report.unresolved("spec.sslCertificate", e.reason(), format!("Secret {namespace}/{}: {e}", r.name)))
-                .ok()
-        }),
+        Some(r) => server_certificate(r, namespace, ctx.secrets, "spec.sslCertificate", report),
     };
     let (policy, client_auth) = match &l.spec.ssl_profile {
         None => (default_policy(), ClientAuth::Off),
@@ -190,6 +181,41 @@ fn server_tls(
         policy,
         client_auth,
     })
+}
+
+/// The server certificate of a `kubernetes.io/tls` Secret (`tls.crt`, `tls.key`) named at
+/// `field`, as Listeners and Ingresses name it; `None` when it cannot be used (reported).
+pub(crate) fn server_certificate(
+    r: &SecretRef,
+    namespace: &str,
+    secrets: &BTreeMap<Key, &Secret>,
+    field: &str,
+    report: &mut Reporter<'_>,
+) -> Option<ServerCertificate> {
+    let secret = super::resolve_secret(r, namespace, secrets, field, report)?;
+    let (Some(crt), Some(key)) = (
+        secret_value(secret, "tls.crt"),
+        secret_value(secret, "tls.key"),
+    ) else {
+        report.unresolved(
+            field,
+            Reason::InvalidServerCertificate,
+            format!(
+                "Secret {namespace}/{} needs keys tls.crt and tls.key (a kubernetes.io/tls Secret)",
+                r.name
+            ),
+        );
+        return None;
+    };
+    ServerCertificate::from_pem(&crt, &key)
+        .map_err(|e| {
+            report.unresolved(
+                field,
+                e.reason(),
+                format!("Secret {namespace}/{}: {e}", r.name),
+            )
+        })
+        .ok()
 }
 
 fn routes(

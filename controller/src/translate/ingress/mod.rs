@@ -22,7 +22,7 @@ use dataplane::config::{
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 
 use super::diagnostic::{Diagnostic, Reporter};
-use super::inputs::{Inputs, Key, secret_value};
+use super::inputs::{Inputs, Key};
 use super::listener::ListenerContext;
 use super::{Reason, age_key, namespace_of, object};
 use crate::api::{self, SecretRef};
@@ -184,15 +184,7 @@ fn read(
             name: name.clone(),
             namespace: None,
         };
-        let cert = super::resolve_secret(&r, namespace, ctx.secrets, &field, report).and_then(|s| {
-            let (Some(crt), Some(k)) = (secret_value(s, "tls.crt"), secret_value(s, "tls.key")) else {
-                report.unresolved(&field, Reason::InvalidServerCertificate, format!("Secret {namespace}/{name} needs keys tls.crt and tls.key (a kubernetes.io/tls Secret)"));
-                return None;
-            };
-            ServerCertificate::from_pem(&crt, &k)
-                .map_err(|e| report.unresolved(&field, e.reason(), format!("Secret {namespace}/{name}: {e}")))
-                .ok()
-        });
+        let cert = super::listener::server_certificate(&r, namespace, ctx.secrets, &field, report);
         tls.push((t.hosts.clone().unwrap_or_default(), name, cert));
     }
     let mut backend_errors = 0;
