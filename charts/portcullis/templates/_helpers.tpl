@@ -15,6 +15,9 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 runAsNonRoot: true
 runAsUser: 65532
+# Without it the process runs in group 0 (root's): the image has no /etc/passwd to give the
+# user's group.
+runAsGroup: 65532
 seccompProfile:
   type: RuntimeDefault
 {{- end }}

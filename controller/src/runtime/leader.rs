@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, OwnerReference};
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 use tokio::sync::watch;
@@ -33,17 +33,27 @@ pub struct Elector {
     api: Api<Lease>,
     name: String,
     identity: String,
+    /// What owns the Lease (deleted with it).
+    owner: Option<OwnerReference>,
     /// The last record seen and when this replica first saw it.
     observed: Option<(Record, Instant)>,
 }
 
 impl Elector {
-    /// Takes part in the election for Lease `namespace/name` as `identity`.
-    pub fn new(client: Client, namespace: &str, name: &str, identity: &str) -> Self {
+    /// Takes part in the election for Lease `namespace/name` as `identity`; the Lease is
+    /// owned by `owner`.
+    pub fn new(
+        client: Client,
+        namespace: &str,
+        name: &str,
+        identity: &str,
+        owner: Option<OwnerReference>,
+    ) -> Self {
         Self {
             api: Api::namespaced(client, namespace),
             name: name.to_owned(),
             identity: identity.to_owned(),
+            owner,
             observed: None,
         }
     }
@@ -102,6 +112,7 @@ impl Elector {
             let lease = Lease {
                 metadata: ObjectMeta {
                     name: Some(self.name.clone()),
+                    owner_references: self.owner.clone().map(|o| vec![o]),
                     ..ObjectMeta::default()
                 },
                 spec: Some(self.spec(0, None)),
@@ -134,6 +145,7 @@ impl Elector {
         let transitions = spec.lease_transitions.unwrap_or(0) + i32::from(!mine);
         let acquired = if mine { spec.acquire_time } else { None };
         lease.spec = Some(self.spec(transitions, acquired));
+        super::owner::adopt(&mut lease.metadata, self.owner.as_ref());
         // The read resourceVersion makes this a compare-and-swap: of two replicas trying at
         // once, one wins and the other gets a conflict.
         match self

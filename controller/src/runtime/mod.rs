@@ -13,6 +13,7 @@
 
 mod leader;
 pub mod metrics;
+mod owner;
 mod pki;
 pub mod push;
 mod reconcile;
@@ -106,8 +107,14 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
             }
         }));
     }
-    let elector =
-        leader::Elector::new(client.clone(), &opts.namespace, &opts.lease, &opts.identity);
+    let owner = owner::push_service(&client, &opts).await;
+    let elector = leader::Elector::new(
+        client.clone(),
+        &opts.namespace,
+        &opts.lease,
+        &opts.identity,
+        owner,
+    );
     let (mut leading, election) = elector.clone().spawn();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     eprintln!(

@@ -17,6 +17,7 @@ use dataplane::push::client::PushClient;
 use dataplane::push::{CONTROLLER_NAME, DATAPLANE_NAME};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
 use rcgen::{
@@ -92,9 +93,9 @@ impl Ca {
         })
     }
 
-    fn to_secret(&self, namespace: &str) -> Secret {
+    fn to_secret(&self, namespace: &str, owner: Option<&OwnerReference>) -> Secret {
         Secret {
-            metadata: meta(CA_SECRET, namespace),
+            metadata: meta(CA_SECRET, namespace, owner),
             type_: Some("Opaque".into()),
             data: Some(data([
                 ("ca.crt", &self.cert_pem),
@@ -124,10 +125,11 @@ impl Ca {
     }
 }
 
-fn meta(name: &str, namespace: &str) -> ObjectMeta {
+fn meta(name: &str, namespace: &str, owner: Option<&OwnerReference>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
         namespace: Some(namespace.into()),
+        owner_references: owner.map(|o| vec![o.clone()]),
         labels: Some(BTreeMap::from([(
             "app.kubernetes.io/managed-by".to_owned(),
             "portcullis-controller".to_owned(),
@@ -144,15 +146,22 @@ fn data<const N: usize>(items: [(&str, &String); N]) -> BTreeMap<String, ByteStr
 }
 
 /// Makes sure the CA and the dataplanes' Secret exist in `namespace` (creating or renewing
-/// them), and returns a push client with a fresh controller certificate.
-pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<PushClient> {
+/// them, owned by `owner`), and returns a push client with a fresh controller certificate.
+pub async fn ensure(
+    client: &Client,
+    namespace: &str,
+    owner: Option<&OwnerReference>,
+) -> anyhow::Result<PushClient> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let ca = match secrets.get_opt(CA_SECRET).await? {
-        Some(s) => Ca::from_secret(&s)?,
+        Some(s) => {
+            adopt(&secrets, s.clone(), owner).await?;
+            Ca::from_secret(&s)?
+        }
         None => {
             let ca = Ca::generate()?;
             match secrets
-                .create(&PostParams::default(), &ca.to_secret(namespace))
+                .create(&PostParams::default(), &ca.to_secret(namespace, owner))
                 .await
             {
                 Ok(_) => {
@@ -173,7 +182,7 @@ pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<PushClie
             DATAPLANE_DAYS,
         )?;
         let mut secret = Secret {
-            metadata: meta(DATAPLANE_SECRET, namespace),
+            metadata: meta(DATAPLANE_SECRET, namespace, owner),
             type_: Some("kubernetes.io/tls".into()),
             data: Some(data([
                 ("tls.crt", &crt),
@@ -200,6 +209,8 @@ pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<PushClie
         tracing::info!(
             "issued the dataplanes' push certificate in Secret {namespace}/{DATAPLANE_SECRET}"
         );
+    } else if let Some(s) = existing {
+        adopt(&secrets, s, owner).await?;
     }
 
     let (crt, key) = ca.issue(
@@ -209,6 +220,27 @@ pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<PushClie
     )?;
     PushClient::new(ca.cert_pem.as_bytes(), crt.as_bytes(), key.as_bytes())
         .map_err(|e| anyhow::anyhow!("push client: {e}"))
+}
+
+/// Gives an existing Secret (made by an older version) its owner. Replacing with the read
+/// resourceVersion: a conflict means another replica wrote it meanwhile, and does the same.
+async fn adopt(
+    secrets: &Api<Secret>,
+    mut secret: Secret,
+    owner: Option<&OwnerReference>,
+) -> anyhow::Result<()> {
+    if !super::owner::adopt(&mut secret.metadata, owner) {
+        return Ok(());
+    }
+    let name = secret.metadata.name.clone().unwrap_or_default();
+    match secrets
+        .replace(&name, &PostParams::default(), &secret)
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_conflict(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Whether the dataplanes' Secret is missing, from another CA, or close to expiry.

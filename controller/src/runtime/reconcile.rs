@@ -109,7 +109,8 @@ impl Reconciler {
             .as_ref()
             .is_none_or(|(_, issued)| issued.elapsed() > RENEW_PUSH_CERT);
         if stale {
-            let client = pki::ensure(&self.client, &self.opts.namespace).await?;
+            let owner = super::owner::push_service(&self.client, &self.opts).await;
+            let client = pki::ensure(&self.client, &self.opts.namespace, owner.as_ref()).await?;
             match self.pusher.as_mut() {
                 Some((p, issued)) => {
                     p.set_client(client);
