@@ -11,6 +11,12 @@ cd "$(dirname "$0")/.."
 # package's service is not started, the test runs its own on a free port).
 . scripts/lib.sh
 ensure_commands openssl curl python3 java:default-jdk-headless nginx
+# The real single-node cluster (tests/tests/real_cluster.rs): containerd with runc, the CNI
+# plugins, iptables and conntrack for kube-proxy, nft to read and restore the host's rules, gcc
+# for the static pause program. containerd's package starts no daemon here: the test runs its
+# own, with state in a temporary directory.
+ensure_commands containerd runc iptables conntrack nft:nftables gcc
+[ -x /usr/lib/cni/bridge ] || ensure_commands cni-plugins-missing:containernetworking-plugins
 
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is required (install Rust with rustup)" >&2
@@ -19,10 +25,15 @@ fi
 # Installed when missing; a toolchain that cannot have them fails at the first use below.
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-# A real kube-apiserver, kubectl and kine for the API tests, built once into a cache outside
-# the checkout (10-20 minutes cold on two cores; reused afterwards).
+# A real kube-apiserver, kubectl, kine and the node's parts (kubelet, kube-proxy, controller-
+# manager, scheduler) for the API and cluster tests, built once into a cache outside the
+# checkout (20-30 minutes cold on two cores for each version; reused afterwards).
 k8s_bin=$(bash tests/harness/build-k8s.sh)
 echo "kubernetes test binaries: $k8s_bin"
+# The newest Kubernetes this machine's containerd runs, for the real-cluster tests (which run
+# on both), and Gateway API's echo backend for their backend image.
+echo "kubernetes test binaries: $(K8S_VERSION=1.37.2 bash tests/harness/build-k8s.sh)"
+echo "echo backend: $(bash tests/harness/build-echo.sh)"
 # helm (for the chart tests) and the real ServiceMonitor and cert-manager CRDs (the chart's
 # and the examples' third-party kinds), from their Go modules, cached the same way.
 echo "helm: $(bash tests/harness/build-helm.sh)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds a real kube-apiserver and kubectl (from k8s.io/kubernetes through a wrapper module, as
+# Builds a real control plane and node (kube-apiserver, kubectl, kube-controller-manager,
+# kube-scheduler, kubelet, kube-proxy, from k8s.io/kubernetes through a wrapper module, as
 # envtest users do) and kine (etcd API on SQLite) into a cache outside the checkout, once.
-# Prints the directory holding the binaries. Reused when present.
+# Prints the directory holding the binaries. Reused when present; only missing ones are built.
 #
 #   PORTCULLIS_CACHE   cache root (default: ~/.cache/portcullis)
 #   K8S_VERSION        Kubernetes version (default: the oldest k8s-openapi supports)
@@ -11,7 +12,11 @@ version="${K8S_VERSION:-1.33.13}"
 kine_version="${KINE_VERSION:-v0.17.5}"
 cache="${PORTCULLIS_CACHE:-$HOME/.cache/portcullis}"
 out="$cache/k8s-v$version"
-if [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ] && [ -x "$out/kine" ]; then
+components="kube-apiserver kubectl kube-controller-manager kube-scheduler kubelet kube-proxy"
+complete() {
+  for c in $components kine; do [ -x "$out/$c" ] || return 1; done
+}
+if complete; then
   echo "$out"
   exit 0
 fi
@@ -20,7 +25,7 @@ mkdir -p "$out"
 # Tests running in parallel may all find the cache empty: one builds, the others wait for it.
 exec 9>"$out.lock"
 flock 9
-if [ -x "$out/kube-apiserver" ] && [ -x "$out/kubectl" ] && [ -x "$out/kine" ]; then
+if complete; then
   echo "$out"
   exit 0
 fi
@@ -28,13 +33,13 @@ minor="${version#1.}"; minor="${minor%%.*}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-staging="api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider
-cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api
-cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms
-kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
-mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller"
-
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 cd "$work"
+# The staging modules k8s.io/kubernetes replaces with its own tree; the wrapper pins each to
+# the same release (their set changes between minor versions).
+gomod=$(go mod download -json "k8s.io/kubernetes@v$version" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+staging=$(sed -n 's#^[[:space:]]*k8s.io/\([^ ]*\) => ./staging/src/k8s.io/.*#\1#p' "$gomod")
+[ -n "$staging" ] || { echo "no staging modules found in $gomod" >&2; exit 1; }
 cat > go.mod <<MOD
 module portcullis.test/k8sbuild
 
@@ -52,17 +57,23 @@ package tools
 
 import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
 )
 GO
-export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
 ldflags="-s -w -X k8s.io/component-base/version.gitVersion=v$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-echo "building kube-apiserver and kubectl v$version into $out (10-20 minutes on two cores)" >&2
+echo "building Kubernetes v$version into $out (20-30 minutes cold on two cores)" >&2
 go mod tidy >&2
-go build -trimpath -ldflags "$ldflags" -o "$out/kube-apiserver.tmp" k8s.io/kubernetes/cmd/kube-apiserver
-go build -trimpath -ldflags "$ldflags" -o "$out/kubectl.tmp" k8s.io/kubernetes/cmd/kubectl
-GOBIN="$work/bin" go install "github.com/k3s-io/kine@$kine_version" >&2
-mv "$out/kube-apiserver.tmp" "$out/kube-apiserver"
-mv "$out/kubectl.tmp" "$out/kubectl"
-mv "$work/bin/kine" "$out/kine"
+for c in $components; do
+  [ -x "$out/$c" ] && continue
+  go build -trimpath -ldflags "$ldflags" -o "$out/$c.tmp" "k8s.io/kubernetes/cmd/$c" >&2
+  mv "$out/$c.tmp" "$out/$c"
+done
+if [ ! -x "$out/kine" ]; then
+  GOBIN="$work/bin" go install "github.com/k3s-io/kine@$kine_version" >&2
+  mv "$work/bin/kine" "$out/kine"
+fi
 echo "$out"

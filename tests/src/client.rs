@@ -88,9 +88,20 @@ pub fn rustls_send(
     sni: &str,
     head: &str,
 ) -> Result<(u16, String, bool), String> {
+    rustls_send_to(config, ([127, 0, 0, 1], port).into(), sni, head)
+}
+
+/// [`rustls_send`] to `addr` (a Service's ClusterIP, a pod).
+pub fn rustls_send_to(
+    config: &Arc<rustls::ClientConfig>,
+    addr: std::net::SocketAddr,
+    sni: &str,
+    head: &str,
+) -> Result<(u16, String, bool), String> {
     let name = ServerName::try_from(sni.to_owned()).map_err(|e| e.to_string())?;
     let conn = rustls::ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
-    let tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    let tcp =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     let mut tls = rustls::StreamOwned::new(conn, tcp);

@@ -103,22 +103,10 @@ impl TestCluster {
 
     /// Runs kubectl with `stdin` as input.
     pub fn kubectl_stdin(&self, args: &[&str], stdin: &str) -> Output {
-        use std::io::Write as _;
-        let mut child = Command::new(self.bin.join("kubectl"))
-            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
-        child.wait_with_output().expect("kubectl output")
+        let mut cmd = Command::new(self.bin.join("kubectl"));
+        cmd.arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(args);
+        output_with_stdin(&mut cmd, stdin)
     }
 
     /// The admin kubeconfig.
@@ -167,14 +155,38 @@ fn binaries() -> PathBuf {
     harness_cache("build-k8s.sh")
 }
 
+/// Runs `cmd` with `stdin` written to its standard input; returns what it printed.
+pub fn output_with_stdin(cmd: &mut Command, stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("command output")
+}
+
 /// Runs `tests/harness/<script>`, which builds tools once into the shared cache outside the
 /// checkout, and returns the directory it prints.
 pub fn harness_cache(script: &str) -> PathBuf {
+    harness_cache_with(script, &[])
+}
+
+/// [`harness_cache`] with environment variables for the script (a version to build, …).
+pub fn harness_cache_with(script: &str, env: &[(&str, &str)]) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("harness")
         .join(script);
     let out = Command::new("bash")
         .arg(&path)
+        .envs(env.iter().copied())
         .stderr(Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("run {script}: {e}"));

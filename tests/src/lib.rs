@@ -13,5 +13,6 @@ pub mod file_backend;
 pub mod gateway;
 pub mod incluster;
 pub mod manifests;
+pub mod node;
 pub mod ocsp_responder;
 pub mod pki;

@@ -1,0 +1,121 @@
+//! The Helm chart's pods on a real single-node cluster (containerd, kubelet, kube-proxy,
+//! `portcullis_tests::node`): install under the `restricted` Pod Security Standard, mTLS
+//! through the dataplane Service to backend pods, rollouts and upgrades under load, the
+//! controller leader's and a dataplane's pod deleted, CA rotation, uninstall — on the oldest
+//! Kubernetes the chart supports and the newest this machine runs.
+//!
+//! One cluster per version is started once and shared by the tests, which run in order (some
+//! build on what others installed) in namespaces of their own; the run fails if the host is not
+//! restored afterwards. Run alone with `cargo test -p portcullis-tests --test real_cluster`;
+//! `-- NAME` runs the tests whose names contain NAME (the chart is installed regardless),
+//! `PORTCULLIS_K8S_VERSIONS=1.33.13` one version.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+mod real_cluster {
+    pub mod chart;
+    pub mod failover;
+    pub mod lifecycle;
+    pub mod rotation;
+    pub mod serving;
+    pub mod tenant;
+}
+
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+
+use portcullis_tests::node::Node;
+use real_cluster::{chart, failover, lifecycle, rotation, serving};
+
+/// The oldest Kubernetes the chart supports and the newest this machine's containerd (1.6,
+/// Debian's) can run: the kubelet of 1.38 drops the fallback for containerd 1.6.
+const VERSIONS: &[&str] = &["1.33.13", "1.37.2"];
+
+type Test = fn(&Node);
+
+/// In order: later tests use what earlier ones installed; uninstall is last.
+const TESTS: &[(&str, Test)] = &[
+    ("chart_pods_run_restricted", chart::pods_run_restricted),
+    (
+        "mtls_through_dataplane_service",
+        serving::mtls_through_dataplane_service,
+    ),
+    (
+        "ca_rotation_reaches_every_replica",
+        rotation::ca_rotation_reaches_every_replica,
+    ),
+    ("dataplane_pod_deleted", lifecycle::dataplane_pod_deleted),
+    (
+        "dataplane_restarts_on_its_last_snapshot",
+        lifecycle::dataplane_restarts_on_its_last_snapshot,
+    ),
+    ("leader_pod_deleted", failover::leader_pod_deleted),
+    (
+        "rollout_restart_drops_nothing",
+        lifecycle::rollout_restart_drops_nothing,
+    ),
+    (
+        "helm_upgrade_drops_nothing",
+        lifecycle::helm_upgrade_drops_nothing,
+    ),
+    (
+        "helm_uninstall_leaves_nothing",
+        chart::uninstall_leaves_nothing,
+    ),
+];
+
+fn main() {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let versions: Vec<String> = std::env::var("PORTCULLIS_K8S_VERSIONS")
+        .map(|v| v.split(',').map(str::to_owned).collect())
+        .unwrap_or_else(|_| VERSIONS.iter().map(|v| (*v).to_owned()).collect());
+    let selected = |name: &str| {
+        name == "chart_pods_run_restricted"
+            || filter.is_empty()
+            || filter.iter().any(|f| name.contains(f.as_str()))
+    };
+    let (mut passed, mut failed) = (0, Vec::new());
+    for version in &versions {
+        let started = Instant::now();
+        let node = Node::start(version, &[chart::TAG, chart::NEXT_TAG]);
+        eprintln!(
+            "Kubernetes v{version}: node Ready in {:.1?}",
+            started.elapsed()
+        );
+        for (name, test) in TESTS.iter().filter(|(n, _)| selected(n)) {
+            let started = Instant::now();
+            let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| test(&node)));
+            let took = started.elapsed();
+            if outcome.is_ok() {
+                println!("test v{version}/{name} ... ok ({took:.1?})");
+                passed += 1;
+            } else {
+                println!("test v{version}/{name} ... FAILED ({took:.1?})");
+                failed.push(format!("v{version}/{name}"));
+            }
+        }
+        let differences = node.teardown();
+        if differences.is_empty() {
+            println!("test v{version}/host_restored ... ok");
+            passed += 1;
+        } else {
+            println!(
+                "test v{version}/host_restored ... FAILED\n{}",
+                differences.join("\n")
+            );
+            failed.push(format!("v{version}/host_restored"));
+        }
+    }
+    let result = if failed.is_empty() { "ok" } else { "FAILED" };
+    println!(
+        "\ntest result: {result}. {passed} passed; {} failed; 0 ignored; 0 measured; 0 filtered out",
+        failed.len()
+    );
+    if !failed.is_empty() {
+        println!("failures:\n    {}", failed.join("\n    "));
+        std::process::exit(101);
+    }
+}
