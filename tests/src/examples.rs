@@ -153,12 +153,21 @@ impl ExamplePki {
     /// The Secrets an example tells its reader to create, made by running its own commands
     /// (`--dry-run=client -o yaml`, namespace `default`), as one YAML stream.
     pub fn secrets(&mut self, cluster: &TestCluster, example: &Path) -> String {
+        self.secrets_with(&|args| cluster.kubectl(args), example)
+    }
+
+    /// [`ExamplePki::secrets`] with another cluster's kubectl.
+    pub fn secrets_with(
+        &mut self,
+        kubectl: &dyn Fn(&[&str]) -> std::process::Output,
+        example: &Path,
+    ) -> String {
         let mut yaml = String::new();
         for cmd in secret_commands(example) {
             let mut args = self.materialize(&cmd);
             args.extend(["-n", "default", "--dry-run=client", "-o", "yaml"].map(String::from));
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-            let out = cluster.kubectl(&argv);
+            let out = kubectl(&argv);
             assert!(
                 out.status.success(),
                 "{}: kubectl {}: {}",

@@ -234,6 +234,8 @@ pub struct Dataplane {
     pub state_dir: PathBuf,
     /// Where its push Secret is "mounted".
     pub tls_dir: PathBuf,
+    /// Where the Secret holding the controller's published snapshot is "mounted" (empty: none).
+    pub seed_dir: PathBuf,
     /// The push channel port.
     pub push_port: u16,
     /// The admin port.
@@ -249,11 +251,13 @@ impl Dataplane {
             child: None,
             state_dir: base.join("state"),
             tls_dir: base.join("push-tls"),
+            seed_dir: base.join("seed"),
             push_port: free_port(),
             admin_port: free_port(),
             log: base.join("dataplane.log"),
         };
         std::fs::create_dir_all(&dp.tls_dir).expect("tls dir");
+        std::fs::create_dir_all(&dp.seed_dir).expect("seed dir");
         dp.spawn();
         dp
     }
@@ -272,6 +276,8 @@ impl Dataplane {
             .arg(&self.tls_dir)
             .arg("--state-dir")
             .arg(&self.state_dir)
+            .arg("--seed-dir")
+            .arg(&self.seed_dir)
             .args(["--drain-seconds", "2"])
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

@@ -140,6 +140,17 @@ impl PartnerApi {
         dataplane::push::envelope(&translation.snapshot).expect("envelope")
     }
 
+    /// [`PartnerApi::envelope`] with ingress-nginx's identity headers on the rule: another
+    /// version.
+    fn with_identity_headers(&self) -> (String, Vec<u8>) {
+        self.envelope(|m| {
+            m.edit("Listener", "api", |l| {
+                l["spec"]["rules"][0]["requestHeaders"] =
+                    serde_json::json!({"presets": ["NginxSslClient"]})
+            })
+        })
+    }
+
     fn get(&self) -> Result<(u16, String), String> {
         rustls_get_as(
             self.port,
@@ -253,6 +264,82 @@ fn the_push_channel_applies_refuses_authenticates_and_persists() {
         .is_ok_and(|v| v.as_deref() == Some(version.as_str()))));
 }
 
+/// Pushes `envelope` and asserts the dataplane accepted it.
+fn push_accepted(
+    rt: &tokio::runtime::Runtime,
+    controller: &PushClient,
+    target: &Endpoint,
+    envelope: Vec<u8>,
+) {
+    let ack = rt
+        .block_on(controller.push(target, Bytes::from(envelope)))
+        .expect("push");
+    assert!(ack.accepted, "{ack:?}");
+}
+
+/// Restarts `dp` and waits until it serves `version` (asked over the push channel).
+fn restart_serving(
+    rt: &tokio::runtime::Runtime,
+    dp: &mut Dataplane,
+    controller: &PushClient,
+    target: &Endpoint,
+    version: &str,
+) {
+    dp.restart();
+    assert!(
+        Standalone::eventually(Duration::from_secs(20), || rt
+            .block_on(controller.version(target))
+            .is_ok_and(|v| v.as_deref() == Some(version))),
+        "{}",
+        dp.log()
+    );
+}
+
+/// A new replica (nothing saved) serves the snapshot the controller published, before any
+/// push; a replica with a saved snapshot serves its own; a seed that does not parse serves
+/// nothing (not ready) rather than anything else.
+#[test]
+fn a_new_dataplane_serves_the_published_snapshot_before_a_push() {
+    let rig = PushRig::start();
+    let (rt, mut dp, controller, target) = (&rig.rt, rig.dp, &rig.controller, &rig.target);
+    let api = PartnerApi::new();
+    let (published, envelope) = api.envelope(|m| m);
+    std::fs::write(dp.seed_dir.join("snapshot.json"), &envelope).expect("write seed");
+    restart_serving(rt, &mut dp, controller, target, &published);
+    assert_eq!(api.get().map(|(s, _)| s), Ok(200));
+    assert_eq!(dp.readyz(), 200);
+    assert!(
+        !dp.state_dir.join("snapshot.json").exists(),
+        "nothing pushed, nothing saved"
+    );
+
+    // Its own saved snapshot wins over an older published one.
+    let (pushed, newer) = api.with_identity_headers();
+    push_accepted(rt, controller, target, newer);
+    restart_serving(rt, &mut dp, controller, target, &pushed);
+
+    // A new replica whose published snapshot is damaged stays not ready.
+    std::fs::remove_file(dp.state_dir.join("snapshot.json")).expect("forget the saved one");
+    std::fs::write(
+        dp.seed_dir.join("snapshot.json"),
+        &envelope[..envelope.len() / 2],
+    )
+    .expect("write seed");
+    dp.restart();
+    assert!(
+        Standalone::eventually(Duration::from_secs(20), || dp
+            .log()
+            .contains("ignoring the saved snapshot")),
+        "{}",
+        dp.log()
+    );
+    assert_eq!(dp.readyz(), 503);
+    assert!(
+        rt.block_on(controller.version(target))
+            .is_ok_and(|v| v.is_none())
+    );
+}
+
 #[test]
 fn a_full_disk_loses_the_saved_copy_not_the_snapshot() {
     let rig = PushRig::start();
@@ -283,24 +370,9 @@ fn a_full_disk_loses_the_saved_copy_not_the_snapshot() {
     assert!(!dp.state_dir.join("snapshot.json").exists());
 
     // Space again: the next snapshot is saved, and a restart serves it.
-    let (second, envelope) = api.envelope(|m| {
-        m.edit("Listener", "api", |l| {
-            l["spec"]["rules"][0]["requestHeaders"] =
-                serde_json::json!({"presets": ["NginxSslClient"]})
-        })
-    });
+    let (second, envelope) = api.with_identity_headers();
     assert_ne!(first, second);
-    let ack = rt
-        .block_on(controller.push(target, Bytes::from(envelope)))
-        .expect("push");
-    assert!(ack.accepted, "{ack:?}");
-    dp.restart();
-    assert!(
-        Standalone::eventually(Duration::from_secs(20), || rt
-            .block_on(controller.version(target))
-            .is_ok_and(|v| v.as_deref() == Some(second.as_str()))),
-        "{}",
-        dp.log()
-    );
+    push_accepted(rt, controller, target, envelope);
+    restart_serving(rt, &mut dp, controller, target, &second);
     assert_eq!(api.get().map(|(s, _)| s), Ok(200));
 }

@@ -14,6 +14,7 @@
 
 mod real_cluster {
     pub mod chart;
+    pub mod examples;
     pub mod failover;
     pub mod lifecycle;
     pub mod rotation;
@@ -25,7 +26,7 @@ use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 
 use portcullis_tests::node::Node;
-use real_cluster::{chart, failover, lifecycle, rotation, serving};
+use real_cluster::{chart, examples, failover, lifecycle, rotation, serving};
 
 /// The oldest Kubernetes the chart supports and the newest this machine's containerd (1.6,
 /// Debian's) can run: the kubelet of 1.38 drops the fallback for containerd 1.6.
@@ -44,10 +45,14 @@ const TESTS: &[(&str, Test)] = &[
         "ca_rotation_reaches_every_replica",
         rotation::ca_rotation_reaches_every_replica,
     ),
+    (
+        "examples_serve_on_the_node",
+        examples::examples_serve_on_the_node,
+    ),
     ("dataplane_pod_deleted", lifecycle::dataplane_pod_deleted),
     (
-        "dataplane_restarts_on_its_last_snapshot",
-        lifecycle::dataplane_restarts_on_its_last_snapshot,
+        "dataplane_serves_without_controller",
+        lifecycle::dataplane_serves_without_controller,
     ),
     ("leader_pod_deleted", failover::leader_pod_deleted),
     (

@@ -2,7 +2,9 @@
 //!
 //! Not ready (`/readyz` 503) until it serves a snapshot. Each accepted snapshot is saved on
 //! local disk; after a restart the saved one serves at once, so traffic flows while the
-//! controller is away. On SIGTERM it reports not ready, lets open connections finish for up to
+//! controller is away. A new pod, with nothing saved, serves the snapshot the controller last
+//! published in a Secret it mounts (`--seed-dir`), so a dataplane rescheduled while the
+//! controller is down serves too. On SIGTERM it reports not ready, lets open connections finish for up to
 //! the drain time, and exits.
 
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +29,9 @@ pub struct DataplaneOptions {
     pub push_tls_dir: PathBuf,
     /// Where the last snapshot is kept.
     pub state_dir: PathBuf,
+    /// Where the controller's published snapshot is mounted: served at start when the state
+    /// directory holds none (a new pod).
+    pub seed_dir: Option<PathBuf>,
     /// Whether to write the access log.
     pub access_log: bool,
     /// How long open connections may take to finish after SIGTERM.
@@ -57,12 +62,24 @@ async fn serve(opts: DataplaneOptions) -> anyhow::Result<ExitCode> {
         )
     })?;
     let push = Arc::new(PushServer::new(gateway.clone(), Some(store)));
-    match push.restore().await {
-        Some(version) => tracing::info!(
+    let restored = push.restore().await;
+    let seeded = match (&restored, &opts.seed_dir) {
+        (None, Some(dir)) => push
+            .restore_from(&Store::read_only(dir))
+            .await
+            .map(|v| (v, dir)),
+        _ => None,
+    };
+    match (restored, seeded) {
+        (Some(version), _) => tracing::info!(
             "serving the saved snapshot {version} from {} until the controller pushes",
             opts.state_dir.display()
         ),
-        None => {
+        (None, Some((version, dir))) => tracing::info!(
+            "serving the snapshot {version} the controller published (in {}) until it pushes",
+            dir.display()
+        ),
+        (None, None) => {
             tracing::info!("no saved snapshot; not ready until the controller pushes one")
         }
     }

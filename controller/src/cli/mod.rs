@@ -140,6 +140,10 @@ pub enum Command {
         /// Directory where the last snapshot is kept.
         #[arg(long, default_value = "/var/lib/portcullis")]
         state_dir: PathBuf,
+        /// Directory of the mounted Secret in which the controller publishes the last snapshot
+        /// (`snapshot.json`): served at start when the state directory holds none.
+        #[arg(long)]
+        seed_dir: Option<PathBuf>,
         /// Seconds open connections may take to finish after SIGTERM.
         #[arg(long, default_value_t = 20)]
         drain_seconds: u64,
@@ -315,6 +319,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             push_listen,
             push_tls_dir,
             state_dir,
+            seed_dir,
             drain_seconds,
             no_access_log,
             limits,
@@ -324,6 +329,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             push: push_listen,
             push_tls_dir,
             state_dir,
+            seed_dir,
             access_log: !no_access_log,
             drain: std::time::Duration::from_secs(drain_seconds),
             limits: limits.into(),

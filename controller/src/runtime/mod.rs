@@ -18,6 +18,7 @@ mod pki;
 pub mod push;
 mod reconcile;
 mod secrets;
+mod seed;
 pub mod status;
 mod watch;
 
@@ -143,6 +144,8 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
         pusher: None,
         retry: changed.clone(),
         announced_ingress: Default::default(),
+        seed: seed::Seed::default(),
+        owner: None,
     };
     let mut resync = tokio::time::interval(RESYNC);
     loop {

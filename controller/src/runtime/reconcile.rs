@@ -31,6 +31,11 @@ pub(super) struct Reconciler {
     pub(super) retry: Arc<Notify>,
     /// The Ingress diagnostics announced as Events, so each is announced once.
     pub(super) announced_ingress: std::collections::BTreeSet<super::status::Announced>,
+    /// The last snapshot published for new dataplane pods.
+    pub(super) seed: super::seed::Seed,
+    /// The owner of what the controller creates (the push Service), read with the push
+    /// client's certificate.
+    pub(super) owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
 }
 
 impl Reconciler {
@@ -108,9 +113,12 @@ impl Reconciler {
             .pusher
             .as_ref()
             .is_none_or(|(_, issued)| issued.elapsed() > RENEW_PUSH_CERT);
+        if stale || self.owner.is_none() {
+            self.owner = super::owner::push_service(&self.client, &self.opts).await;
+        }
         if stale {
-            let owner = super::owner::push_service(&self.client, &self.opts).await;
-            let client = pki::ensure(&self.client, &self.opts.namespace, owner.as_ref()).await?;
+            let client =
+                pki::ensure(&self.client, &self.opts.namespace, self.owner.as_ref()).await?;
             match self.pusher.as_mut() {
                 Some((p, issued)) => {
                     p.set_client(client);
@@ -123,6 +131,15 @@ impl Reconciler {
             anyhow::bail!("no push client");
         };
         let (version, envelope) = dataplane::push::envelope(&translation.snapshot)?;
+        self.seed
+            .publish(
+                &self.client,
+                &self.opts.namespace,
+                self.owner.as_ref(),
+                &version,
+                &envelope,
+            )
+            .await;
         let targets = self.opts.dataplanes.targets(slices);
         self.metrics.snapshot(envelope.len(), targets.len());
         Ok(pusher

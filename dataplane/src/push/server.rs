@@ -42,7 +42,13 @@ impl PushServer {
 
     /// Serves the snapshot saved on disk, if any; returns its version.
     pub async fn restore(&self) -> Option<String> {
-        let store = self.store.as_ref()?;
+        self.restore_from(self.store.as_ref()?).await
+    }
+
+    /// Serves the snapshot saved in `store` (this server's own, or a seed the controller
+    /// published), if any; returns its version. One that does not parse or compile is logged
+    /// and nothing is served: the dataplane stays not ready until a push.
+    pub async fn restore_from(&self, store: &Store) -> Option<String> {
         match store.load() {
             Ok(Some((env, _))) => {
                 let mut current = self.current.lock().await;

@@ -16,9 +16,14 @@ impl Store {
     /// The store in `dir` (created when missing).
     pub fn new(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        Ok(Self {
+        Ok(Self::read_only(dir))
+    }
+
+    /// The store in `dir`, only to load from (a mounted Secret).
+    pub fn read_only(dir: &Path) -> Self {
+        Self {
             dir: dir.to_owned(),
-        })
+        }
     }
 
     fn path(&self) -> PathBuf {

@@ -28,6 +28,9 @@ use config::{API_PORT, BRIDGE, Layout, NODE_IP, NODE_NAME, POD_CIDR, SERVICE_CID
 use host::HostState;
 use images::{Images, checked};
 
+/// The netfilter table that drops pod packets bound elsewhere than the bridge.
+const CONTAIN_TABLE: &str = "portcullis_test_contain";
+
 /// A running single-node cluster.
 pub struct Node {
     layout: Layout,
@@ -72,6 +75,13 @@ impl Node {
             &layout.kubelet_config(),
         );
         write(&layout.path("resolv.conf"), "nameserver 127.0.0.1\n");
+        write(
+            &layout.path("contain.nft"),
+            &format!(
+                "table ip {CONTAIN_TABLE} {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    \
+                 ip saddr {POD_CIDR} oifname != \"{BRIDGE}\" counter drop\n  }}\n}}\n"
+            ),
+        );
         let before = HostState::read();
         let mut node = Self {
             layout,
@@ -85,6 +95,13 @@ impl Node {
         checked(
             Command::new("ip").args(["addr", "add", &format!("{NODE_IP}/32"), "dev", "lo"]),
             "put the node address on lo",
+        );
+        // Pods have a default route through the node, which forwards (the bridge plugin turns
+        // forwarding on): nothing they send may leave through another interface.
+        checked(
+            Command::new("nft")
+                .args(["-f", &node.layout.path("contain.nft").display().to_string()]),
+            "keep pod traffic on the machine",
         );
         node.start_runtime(&images);
         node.start_control_plane();

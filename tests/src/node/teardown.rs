@@ -43,6 +43,15 @@ impl Node {
         let _ = Command::new("ip")
             .args(["addr", "del", &format!("{NODE_IP}/32"), "dev", "lo"])
             .output();
+        let contained = run("nft", &["list", "table", "ip", super::CONTAIN_TABLE]);
+        if let Some(packets) = contained
+            .split("packets ")
+            .nth(1)
+            .and_then(|p| p.split_whitespace().next())
+            .filter(|p| *p != "0")
+        {
+            eprintln!("{packets} packets from pods bound off the machine were dropped");
+        }
         let now = HostState::read();
         for table in self.before.new_nft_tables(&now) {
             let words: Vec<&str> = table.split_whitespace().collect();

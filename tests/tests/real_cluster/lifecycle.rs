@@ -22,6 +22,19 @@ fn rollout_status(node: &Node, deployment: &str) {
     ]);
 }
 
+/// The dataplane Deployment's ready replicas.
+fn ready_replicas(node: &Node) -> String {
+    node.kubectl_ok(&[
+        "get",
+        "deployment",
+        "portcullis-dataplane",
+        "-n",
+        NAMESPACE,
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ])
+}
+
 pub fn rollout_restart_drops_nothing(node: &Node) {
     let tenant = Tenant::ready(node, "tenant-rollout");
     let before = dataplane_pods(node);
@@ -119,10 +132,11 @@ pub fn dataplane_pod_deleted(node: &Node) {
     }
 }
 
-/// A dataplane container killed (SIGKILL, as the OOM killer would) while no controller runs:
-/// the kubelet restarts it in the same pod, and it serves its last snapshot from its state
-/// directory without waiting for a push.
-pub fn dataplane_restarts_on_its_last_snapshot(node: &Node) {
+/// With no controller running: a dataplane container killed (SIGKILL, as the OOM killer
+/// would) is restarted by the kubelet in the same pod and serves its last snapshot from its
+/// state directory; a dataplane pod deleted is replaced by a new pod that serves the snapshot
+/// the controller last published — both without a push, and with clients sending throughout.
+pub fn dataplane_serves_without_controller(node: &Node) {
     let tenant = Tenant::ready(node, "tenant-restart");
     node.kubectl_ok(&[
         "scale",
@@ -172,6 +186,25 @@ pub fn dataplane_restarts_on_its_last_snapshot(node: &Node) {
         .get_from_pod(Some(&tenant.client), &ip)
         .expect("request");
     assert_eq!(status, 200, "{pod}, restarted without a controller: {body}");
+
+    let load = tenant.load(node, &tenant.client);
+    let (gone, _) = dataplane_pods(node).remove(1);
+    node.kubectl_ok(&["delete", "pod", &gone, "-n", NAMESPACE, "--wait=false"]);
+    node.wait(
+        "a new dataplane pod, Ready without a controller",
+        Duration::from_secs(90),
+        |n| {
+            let pods = dataplane_pods(n);
+            pods.len() == 2 && pods.iter().all(|(p, _)| *p != gone) && ready_replicas(n) == "2"
+        },
+    );
+    for (pod, ip) in dataplane_pods(node) {
+        let (status, body) = tenant
+            .get_from_pod(Some(&tenant.client), &ip)
+            .expect("request");
+        assert_eq!(status, 200, "{pod}, without a controller: {body}");
+    }
+    assert_all_answered("dataplanes replaced without a controller", &load.stop());
     node.kubectl_ok(&[
         "scale",
         "deployment/portcullis-controller",

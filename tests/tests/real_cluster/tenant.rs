@@ -39,7 +39,7 @@ impl Tenant {
         let server = server_ca.server(&[&host]);
         let yaml = Manifests::new()
             .with(namespace(ns))
-            .with(echo_deployment(ns))
+            .with(echo_deployment(ns, "echo", 3000))
             .with(json!({
                 "apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": "echo", "namespace": ns},
@@ -280,24 +280,29 @@ pub fn namespace(ns: &str) -> Value {
     })
 }
 
-/// Gateway API's echo backend, two replicas, as `restricted` requires.
-fn echo_deployment(ns: &str) -> Value {
+/// Gateway API's echo backend `name` (label `app: <name>`) answering on `port`, two replicas,
+/// as `restricted` requires.
+pub fn echo_deployment(ns: &str, name: &str, port: u16) -> Value {
     let env = |name: &str, path: &str| json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}});
     json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": {"name": "echo", "namespace": ns},
+        "metadata": {"name": name, "namespace": ns},
         "spec": {
             "replicas": 2,
-            "selector": {"matchLabels": {"app": "echo"}},
+            "selector": {"matchLabels": {"app": name}},
             "template": {
-                "metadata": {"labels": {"app": "echo"}},
+                "metadata": {"labels": {"app": name}},
                 "spec": {
                     "securityContext": {"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [{
                         "name": "echo", "image": ECHO_IMAGE, "imagePullPolicy": "Never",
-                        "env": [env("POD_NAME", "metadata.name"), env("NAMESPACE", "metadata.namespace")],
-                        "ports": [{"containerPort": 3000}],
-                        "readinessProbe": {"httpGet": {"path": "/health", "port": 3000}, "periodSeconds": 2},
+                        "env": [
+                            env("POD_NAME", "metadata.name"),
+                            env("NAMESPACE", "metadata.namespace"),
+                            json!({"name": "HTTP_PORT", "value": port.to_string()}),
+                        ],
+                        "ports": [{"containerPort": port}],
+                        "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 2},
                         "securityContext": {
                             "allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
                             "capabilities": {"drop": ["ALL"]},
