@@ -69,6 +69,43 @@ const TESTS: &[(&str, Test)] = &[
     ),
 ];
 
+/// The host check can fail: an address, a netfilter table and a kernel parameter changed
+/// here are each reported, and gone once undone.
+fn host_check_sees_changes() {
+    use portcullis_tests::node::host::HostState;
+    let run = |program: &str, args: &[&str]| {
+        let ok = std::process::Command::new(program)
+            .args(args)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "{program} {args:?}");
+    };
+    let before = HostState::read();
+    let forwarding =
+        std::fs::read_to_string("/proc/sys/net/ipv4/conf/lo/forwarding").expect("sysctl");
+    let flipped = if forwarding.trim() == "0" { "1" } else { "0" };
+    run("ip", &["addr", "add", "10.245.99.1/32", "dev", "lo"]);
+    run("nft", &["add", "table", "ip", "portcullis_test_probe"]);
+    std::fs::write("/proc/sys/net/ipv4/conf/lo/forwarding", flipped).expect("write sysctl");
+    let changed = before.differences(&HostState::read());
+    run("ip", &["addr", "del", "10.245.99.1/32", "dev", "lo"]);
+    run("nft", &["delete", "table", "ip", "portcullis_test_probe"]);
+    std::fs::write("/proc/sys/net/ipv4/conf/lo/forwarding", forwarding.trim())
+        .expect("write sysctl");
+    let text = changed.join("\n");
+    assert!(
+        text.contains("address added: lo inet 10.245.99.1/32"),
+        "{text}"
+    );
+    assert!(text.contains("portcullis_test_probe"), "{text}");
+    assert!(
+        text.contains("sysctl net/ipv4/conf/lo/forwarding"),
+        "{text}"
+    );
+    let left = before.differences(&HostState::read());
+    assert!(left.is_empty(), "{left:?}");
+}
+
 fn main() {
     let filter: Vec<String> = std::env::args()
         .skip(1)
@@ -83,6 +120,13 @@ fn main() {
             || filter.iter().any(|f| name.contains(f.as_str()))
     };
     let (mut passed, mut failed) = (0, Vec::new());
+    if std::panic::catch_unwind(host_check_sees_changes).is_ok() {
+        println!("test host_check_sees_changes ... ok");
+        passed += 1;
+    } else {
+        println!("test host_check_sees_changes ... FAILED");
+        failed.push("host_check_sees_changes".to_owned());
+    }
     for version in &versions {
         let started = Instant::now();
         let node = Node::start(version, &[chart::TAG, chart::NEXT_TAG]);
