@@ -1,5 +1,5 @@
 //! The dataplane's life on a real node, with clients sending all along: `kubectl rollout
-//! restart`, `helm upgrade` to a new image tag and configuration, a pod deleted, a container
+//! restart`, `helm upgrade` to a new image tag and configuration (and a NodePort Service), a pod deleted, a container
 //! killed while no controller runs. Each request is a new connection and must be answered
 //! 200: the preStop sleep keeps a leaving pod serving while kube-proxy stops sending it new
 //! connections, SIGTERM then drains, and a new pod is Ready only once it has a snapshot.
@@ -7,9 +7,10 @@
 use std::time::Duration;
 
 use portcullis_tests::node::Node;
+use portcullis_tests::node::config::NODE_IP;
 
 use super::chart::{self, NAMESPACE, NEXT_TAG};
-use super::tenant::{Tenant, assert_all_answered, container_id, dataplane_pods};
+use super::tenant::{Tenant, assert_all_answered, container_id, dataplane_pods, dataplane_service};
 
 fn rollout_status(node: &Node, deployment: &str) {
     node.kubectl_ok(&[
@@ -75,6 +76,8 @@ pub fn helm_upgrade_drops_nothing(node: &Node) {
     ];
     let values = chart::values(NEXT_TAG);
     args.extend(values.iter().map(String::as_str));
+    // And the Service becomes a NodePort (its ClusterIP stays): clients keep using it.
+    args.extend(["--set", "dataplane.service.type=NodePort"]);
     chart::helm(node, &args);
     rollout_status(node, "portcullis-dataplane");
     rollout_status(node, "portcullis-controller");
@@ -91,6 +94,19 @@ pub fn helm_upgrade_drops_nothing(node: &Node) {
         );
         assert!(spec.contains("--log-format=json"), "{spec}");
     }
+    // The node port answers on the node's address (kube-proxy's --nodeport-addresses).
+    let node_port = dataplane_service(node, "{.spec.ports[?(@.name==\"https\")].nodePort}");
+    let via_node = format!("{NODE_IP}:{node_port}")
+        .parse()
+        .expect("node port address");
+    let (status, body) = tenant
+        .get(
+            &tenant.config(Some(&tenant.client)),
+            via_node,
+            "/via-node-port",
+        )
+        .expect("request through the node port");
+    assert_eq!(status, 200, "{body}");
     // The new controller pods lead and write status: a change is programmed and observed.
     tenant.change_rules(node, "/v2");
     tenant.first_ok(

@@ -134,15 +134,7 @@ impl Tenant {
 
     /// The dataplane Service's ClusterIP and HTTPS port.
     pub fn address(node: &Node) -> SocketAddr {
-        let ip = node.kubectl_ok(&[
-            "get",
-            "service",
-            "portcullis-dataplane",
-            "-n",
-            NAMESPACE,
-            "-o",
-            "jsonpath={.spec.clusterIP}",
-        ]);
+        let ip = dataplane_service(node, "{.spec.clusterIP}");
         format!("{ip}:{PORT}").parse().expect("ClusterIP")
     }
 
@@ -252,6 +244,19 @@ pub fn dataplane_pods(node: &Node) -> Vec<(String, String)> {
         (f.len() == 2).then(|| (f[0].to_owned(), f[1].to_owned()))
     })
     .collect()
+}
+
+/// A field of the dataplane Service (a kubectl JSONPath template).
+pub fn dataplane_service(node: &Node, jsonpath: &str) -> String {
+    node.kubectl_ok(&[
+        "get",
+        "service",
+        "portcullis-dataplane",
+        "-n",
+        NAMESPACE,
+        "-o",
+        &format!("jsonpath={jsonpath}"),
+    ])
 }
 
 /// The CRI ID of the first container of chart pod `pod` (empty until the kubelet reports it).
