@@ -271,15 +271,37 @@ impl Node {
 
     /// Waits up to `limit` for `ready`; panics naming `what`, with the tails of the logs.
     pub fn wait(&self, what: &str, limit: Duration, mut ready: impl FnMut(&Self) -> bool) {
+        self.wait_for(
+            what,
+            limit,
+            |n| if ready(n) { Ok(()) } else { Err("not yet") },
+        );
+    }
+
+    /// Tries `attempt` every 250 ms for up to `limit` and returns its first `Ok`; panics naming
+    /// `what`, with the last `Err` (what was seen instead) and the tails of the logs.
+    pub fn wait_for<T, E: std::fmt::Debug>(
+        &self,
+        what: &str,
+        limit: Duration,
+        mut attempt: impl FnMut(&Self) -> Result<T, E>,
+    ) -> T {
         let deadline = Instant::now() + limit;
-        while !ready(self) {
+        loop {
+            let last = match attempt(self) {
+                Ok(done) => return done,
+                Err(e) => e,
+            };
             if Instant::now() > deadline {
                 let logs: Vec<String> = self
                     .processes
                     .iter()
                     .map(|(name, _)| format!("--- {name}\n{}", self.log_tail(name, 15)))
                     .collect();
-                panic!("waited {limit:?} for {what}:\n{}", logs.join("\n"));
+                panic!(
+                    "waited {limit:?} for {what}; last seen: {last:#?}\n{}",
+                    logs.join("\n")
+                );
             }
             std::thread::sleep(Duration::from_millis(250));
         }

@@ -218,11 +218,12 @@ pub fn uninstall_leaves_nothing(node: &Node) {
             .collect()
     };
     // The garbage collector and the ClusterIP allocator clean up after the API calls return.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut left = leftovers();
-    while !left.is_empty() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_secs(1));
-        left = leftovers();
-    }
-    assert!(left.is_empty(), "left behind by helm uninstall: {left:#?}");
+    node.wait_for(
+        "nothing of the chart left behind",
+        Duration::from_secs(60),
+        |_| {
+            let left = leftovers();
+            if left.is_empty() { Ok(()) } else { Err(left) }
+        },
+    );
 }

@@ -28,9 +28,8 @@ fn set_trusted(node: &Node, tenant: &Tenant, cas: &[&Ca]) {
 /// Waits until every dataplane replica answers `id` with `status`; says what each answered
 /// and what the SslProfile's status says when they do not.
 fn every_replica_answers(node: &Node, tenant: &Tenant, id: &Leaf, status: u16, what: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let answers: Vec<_> = dataplane_pods(node)
+    node.wait_for(what, Duration::from_secs(60), |n| {
+        let answers: Vec<_> = dataplane_pods(n)
             .iter()
             .map(|(pod, ip)| (pod.clone(), tenant.get_from_pod(Some(id), ip)))
             .collect();
@@ -39,23 +38,19 @@ fn every_replica_answers(node: &Node, tenant: &Tenant, id: &Leaf, status: u16, w
                 .iter()
                 .all(|(_, a)| matches!(a, Ok((s, _)) if *s == status))
         {
-            return;
+            return Ok(());
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "waited 60 s for {what}: {answers:#?}\nSslProfile status: {}",
-            node.kubectl_ok(&[
-                "get",
-                "sslprofile",
-                "mtls",
-                "-n",
-                &tenant.ns,
-                "-o",
-                "jsonpath={.status}"
-            ])
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+        let profile = n.kubectl_ok(&[
+            "get",
+            "sslprofile",
+            "mtls",
+            "-n",
+            &tenant.ns,
+            "-o",
+            "jsonpath={.status}",
+        ]);
+        Err((answers, profile))
+    });
 }
 
 pub fn ca_rotation_reaches_every_replica(node: &Node) {

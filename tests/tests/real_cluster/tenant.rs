@@ -176,20 +176,15 @@ impl Tenant {
         limit: Duration,
     ) -> Value {
         let addr = Self::address(node);
-        let mut last = String::new();
-        let deadline = std::time::Instant::now() + limit;
-        while std::time::Instant::now() < deadline {
-            match self.get(config, addr, "/hello") {
-                Ok((200, body)) => return serde_json::from_str(&body).expect("echo JSON"),
-                Ok((status, body)) => last = format!("{status} {body}"),
-                Err(e) => last = e,
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!(
-            "{}: no 200 through {addr} in {limit:?}; last: {last}",
-            self.host
-        );
+        node.wait_for(
+            &format!("a 200 for {} through {addr}", self.host),
+            limit,
+            |_| match self.get(config, addr, "/hello") {
+                Ok((200, body)) => Ok(serde_json::from_str(&body).expect("echo JSON")),
+                Ok((status, body)) => Err(format!("{status} {body}")),
+                Err(e) => Err(e),
+            },
+        )
     }
 }
 
