@@ -114,7 +114,7 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
         &opts.namespace,
         &opts.lease,
         &opts.identity,
-        owner,
+        owner.clone(),
     );
     let (mut leading, election) = elector.clone().spawn();
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -145,7 +145,7 @@ pub async fn run(client: Client, opts: ControllerOptions) -> anyhow::Result<()> 
         retry: changed.clone(),
         announced_ingress: Default::default(),
         seed: seed::Seed::default(),
-        owner: None,
+        owner,
     };
     let mut resync = tokio::time::interval(RESYNC);
     loop {

@@ -1,5 +1,5 @@
 //! What owns the objects the controller creates in its own namespace — the push channel's two
-//! Secrets and the leader Lease: the dataplanes' push Service, which the chart installs beside
+//! Secrets, the published snapshot's Secret and the leader Lease: the dataplanes' push Service, which the chart installs beside
 //! the controller. Kubernetes' garbage collector then deletes them with it, so `helm uninstall`
 //! leaves nothing of Portcullis behind but the CRDs; objects made by an older version get the
 //! reference when next written.
@@ -28,7 +28,7 @@ pub async fn push_service(client: &Client, opts: &ControllerOptions) -> Option<O
         Ok(None) => None,
         Err(e) => {
             tracing::warn!(
-                "reading Service {}/{} to own the push channel's Secrets and the Lease: {e}",
+                "reading Service {}/{} to own the controller's Secrets and Lease: {e}",
                 opts.namespace,
                 opts.dataplanes.name
             );

@@ -125,7 +125,9 @@ impl Ca {
     }
 }
 
-fn meta(name: &str, namespace: &str, owner: Option<&OwnerReference>) -> ObjectMeta {
+/// The metadata of a Secret the controller makes in its namespace: labelled as its own, owned
+/// by `owner`.
+pub(super) fn meta(name: &str, namespace: &str, owner: Option<&OwnerReference>) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.into()),
         namespace: Some(namespace.into()),

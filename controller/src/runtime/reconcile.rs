@@ -33,8 +33,8 @@ pub(super) struct Reconciler {
     pub(super) announced_ingress: std::collections::BTreeSet<super::status::Announced>,
     /// The last snapshot published for new dataplane pods.
     pub(super) seed: super::seed::Seed,
-    /// The owner of what the controller creates (the push Service), read with the push
-    /// client's certificate.
+    /// The owner of what the controller creates (the push Service): read at start, and again
+    /// with each new push certificate or while missing.
     pub(super) owner: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference>,
 }
 

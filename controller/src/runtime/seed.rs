@@ -83,21 +83,14 @@ async fn write(
     }
     let secret = Secret {
         metadata: ObjectMeta {
-            name: Some(SEED_SECRET.into()),
-            namespace: Some(namespace.into()),
             resource_version: existing
                 .as_ref()
                 .and_then(|s| s.metadata.resource_version.clone()),
-            labels: Some(BTreeMap::from([(
-                "app.kubernetes.io/managed-by".to_owned(),
-                "portcullis-controller".to_owned(),
-            )])),
             annotations: Some(BTreeMap::from([(
                 VERSION_ANNOTATION.to_owned(),
                 version.to_owned(),
             )])),
-            owner_references: owner.map(|o| vec![o.clone()]),
-            ..ObjectMeta::default()
+            ..super::pki::meta(SEED_SECRET, namespace, owner)
         },
         type_: Some("Opaque".into()),
         data: Some(BTreeMap::from([(
