@@ -19,24 +19,33 @@ pub fn mtls_through_dataplane_service(node: &Node) {
     assert_eq!(echo["namespace"], "tenant-serve", "{echo}");
     assert_eq!(echo["path"], "/hello", "{echo}");
     let addr = Tenant::address(node);
-    // Both backend pods answer: the dataplane balances over the EndpointSlice's endpoints.
+    // Both backend pods answer: the dataplane balances over the EndpointSlice's endpoints
+    // (the second pod's endpoint may reach the dataplanes a push after the first). Every
+    // answer is a 200 carrying the client's identity, as ingress-nginx passes it.
     let mut pods = BTreeSet::new();
-    for _ in 0..20 {
-        let (status, body) = tenant.get(&config, addr, "/who").expect("request");
-        assert_eq!(status, 200, "{body}");
-        let v: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
-        pods.insert(v["pod"].as_str().unwrap_or_default().to_owned());
-        // The client's identity, as ingress-nginx passes it.
-        let headers = &v["headers"];
-        assert_eq!(headers["Ssl-Client-Verify"][0], "SUCCESS", "{headers}");
-        assert!(
-            headers["Ssl-Client-Subject-Dn"][0]
-                .as_str()
-                .is_some_and(|dn| dn.contains("CN=device-1.tenant-serve")),
-            "{headers}"
-        );
-    }
-    assert_eq!(pods.len(), 2, "{pods:?}");
+    node.wait_for(
+        "both backend pods to answer",
+        Duration::from_secs(30),
+        |_| {
+            let (status, body) = tenant.get(&config, addr, "/who").expect("request");
+            assert_eq!(status, 200, "{body}");
+            let v: serde_json::Value = serde_json::from_str(&body).expect("echo JSON");
+            pods.insert(v["pod"].as_str().unwrap_or_default().to_owned());
+            let headers = &v["headers"];
+            assert_eq!(headers["Ssl-Client-Verify"][0], "SUCCESS", "{headers}");
+            assert!(
+                headers["Ssl-Client-Subject-Dn"][0]
+                    .as_str()
+                    .is_some_and(|dn| dn.contains("CN=device-1.tenant-serve")),
+                "{headers}"
+            );
+            if pods.len() == 2 {
+                Ok(())
+            } else {
+                Err(pods.clone())
+            }
+        },
+    );
 
     let none = tenant
         .get(&tenant.config(None), addr, "/who")
